@@ -1,0 +1,1 @@
+"""Onramp: open data platform for personalized customer onboarding (logic importable without Airflow)."""

@@ -1,0 +1,263 @@
+"""Run a local Airflow 3 (api-server, scheduler, dag-processor, triggerer; LocalExecutor) for Onramp.
+
+Every process gets the same environment from :func:`airflow_env` (Airflow connections included:
+they must reach the scheduler and the task processes, not only the shell that starts them), writes
+its log to ``<home>/airflow/logs/<process>.log`` and its pid to ``<home>/run/<process>.pid``, and
+runs in its own process group so :func:`stop` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from onramp.settings import PROJECT_ROOT, Settings
+
+PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+ADMIN_USER = "admin"
+
+
+class AirflowRuntimeError(RuntimeError):
+    """Airflow could not be started or reached; the message says where to look."""
+
+
+@dataclass(frozen=True)
+class Login:
+    url: str
+    username: str
+    password: str
+
+
+def airflow_home(settings: Settings) -> Path:
+    return settings.home_path / "airflow"
+
+
+def _run_dir(settings: Settings) -> Path:
+    return settings.home_path / "run"
+
+
+def _secrets(settings: Settings) -> dict[str, str]:
+    """Per-installation secrets (JWT, Fernet, admin password), made once and kept in the state folder."""
+    path = airflow_home(settings) / "onramp_secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from cryptography.fernet import Fernet
+
+    values = {
+        "jwt_secret": secrets.token_urlsafe(32),
+        "fernet_key": Fernet.generate_key().decode(),
+        "admin_password": secrets.token_urlsafe(12),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def _conn_uri(url: str, scheme: str) -> str:
+    """Airflow connection URI for a database URL (Airflow wants ``postgres://`` for the postgres provider)."""
+    parts = urlsplit(url)
+    return f"{scheme}://{parts.netloc}{parts.path}"
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://{settings.airflow_host}:{settings.airflow_port}"
+
+
+def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for every Airflow process and CLI call run by Onramp."""
+    env = dict(os.environ if base is None else base)
+    home = airflow_home(settings)
+    keys = _secrets(settings)
+    parts = urlsplit(settings.airflow_db_url)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(settings.airflow_parallelism),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url(settings)}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{parts.netloc}{parts.path}",
+            "AIRFLOW__API__HOST": settings.airflow_host,
+            "AIRFLOW__API__PORT": str(settings.airflow_port),
+            "AIRFLOW__API__BASE_URL": api_url(settings),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW_CONN_ONRAMP_APP_DB": _conn_uri(settings.app_db_url, "postgres"),
+            "AIRFLOW_CONN_ONRAMP_WAREHOUSE": _conn_uri(settings.warehouse_url, "postgres"),
+            "AIRFLOW_CONN_ONRAMP_REDIS": _conn_uri(settings.redis_url, "redis"),
+            "ONRAMP_HOME": settings.home,
+            "ONRAMP_PG_URL": settings.pg_url,
+            "ONRAMP_REDIS_URL": settings.redis_url,
+            "ONRAMP_LAKE_DIR": str(settings.lake_path),
+            "NO_PROXY": "*",
+        }
+    )
+    return env
+
+
+def _write_password_file(settings: Settings) -> Login:
+    """Pin the admin password so ``make up`` can print a login that works."""
+    home = airflow_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    password = _secrets(settings)["admin_password"]
+    (home / "simple_auth_manager_passwords.json").write_text(json.dumps({ADMIN_USER: password}))
+    return Login(api_url(settings), ADMIN_USER, password)
+
+
+def login(settings: Settings) -> Login:
+    return Login(api_url(settings), ADMIN_USER, _secrets(settings)["admin_password"])
+
+
+def airflow_cli(settings: Settings, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``airflow <args>`` with Onramp's environment; raises with the output tail on failure."""
+    binary = Path(sys.executable).with_name("airflow")
+    result = subprocess.run([str(binary), *args], env=airflow_env(settings), capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise AirflowRuntimeError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}):\n{tail}")
+    return result
+
+
+def migrate_metadata(settings: Settings) -> None:
+    """Create or upgrade Airflow's metadata schema in the ``airflow`` database."""
+    airflow_cli(settings, "db", "migrate")
+
+
+def _pidfile(settings: Settings, name: str) -> Path:
+    return _run_dir(settings) / f"airflow-{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie still answers kill(0); treat it as gone
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def running(settings: Settings) -> dict[str, int]:
+    """Airflow processes started by Onramp that are still alive, by name."""
+    alive = {}
+    for name in PROCESSES:
+        try:
+            pid = int(_pidfile(settings, name).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            alive[name] = pid
+    return alive
+
+
+def start(settings: Settings) -> Login:
+    """Start the four Airflow processes (idempotent) and wait until the API answers."""
+    creds = _write_password_file(settings)
+    already = running(settings)
+    env = airflow_env(settings)
+    binary = Path(sys.executable).with_name("airflow")
+    logs = airflow_home(settings) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    _run_dir(settings).mkdir(parents=True, exist_ok=True)
+    for name in PROCESSES:
+        if name in already:
+            continue
+        with open(logs / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [str(binary), name], env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(PROJECT_ROOT),
+            )
+        _pidfile(settings, name).write_text(str(proc.pid))
+    wait_for_api(settings)
+    return creds
+
+
+def wait_for_api(settings: Settings, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    url = f"{api_url(settings)}/api/v2/monitor/health"
+    while time.monotonic() < deadline:
+        dead = [name for name in PROCESSES if name not in running(settings)]
+        if dead:
+            log = airflow_home(settings) / "logs" / f"{dead[0]}.log"
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.exists() else ""
+            raise AirflowRuntimeError(f"Airflow {dead[0]} exited during start-up; its log {log} ends:\n{tail}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AirflowRuntimeError(
+        f"the Airflow API at {api_url(settings)} did not answer within {timeout:.0f}s; "
+        f"see {airflow_home(settings) / 'logs' / 'api-server.log'}"
+    )
+
+
+def _process_group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) == pgid:
+                members.append(int(entry.name))
+        except OSError:
+            continue
+    return members
+
+
+def stop(settings: Settings, timeout: float = 30) -> list[str]:
+    """Stop every Airflow process Onramp started, children included; returns the names stopped."""
+    stopped = []
+    groups = {}
+    for name in PROCESSES:
+        pidfile = _pidfile(settings, name)
+        try:
+            pid = int(pidfile.read_text())
+        except (OSError, ValueError):
+            continue
+        if _process_group_members(pid):
+            groups[name] = pid
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        pidfile.unlink(missing_ok=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_process_group_members(g) for g in groups.values()):
+        time.sleep(0.3)
+    for name, pgid in groups.items():
+        if _process_group_members(pgid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+        stopped.append(name)
+    return stopped
+
+
+def quote_id(value: str) -> str:
+    return quote(value, safe="")

@@ -1,0 +1,227 @@
+"""The ``onramp`` command: services, migrations, simulator, local Airflow and the end-to-end demo."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onramp.settings import SettingsError, documented_settings, get_settings, redact
+
+app = typer.Typer(help="Onramp: open data platform for personalized customer onboarding.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+services_app = typer.Typer(help="PostgreSQL and Redis: use the configured ones or start embedded ones.", no_args_is_help=True)
+airflow_app = typer.Typer(help="The local Airflow 3 runtime (api-server, scheduler, dag-processor, triggerer).",
+                          no_args_is_help=True)
+app.add_typer(services_app, name="services")
+app.add_typer(airflow_app, name="airflow")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from onramp.airflow_client import AirflowApiError
+    from onramp.airflow_runtime import AirflowRuntimeError
+    from onramp.migrations import MigrationError
+    from onramp.services import ServiceError
+
+    return (SettingsError, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError)
+
+
+def friendly(fn: Callable) -> Callable:
+    """Turn the errors a user can act on into one clear message and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _known_errors() as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command()
+@friendly
+def config() -> None:
+    """Show every ONRAMP_* setting, its current value and what it means."""
+    settings = get_settings()
+    table = Table("variable", "value", "meaning")
+    for key, _default, doc in documented_settings():
+        value = getattr(settings, key.removeprefix("ONRAMP_").lower())
+        table.add_row(key, redact(str(value)), doc)
+    console.print(table)
+
+
+@services_app.command("up")
+@friendly
+def services_up() -> None:
+    """Find or start PostgreSQL and Redis, create the databases, apply migrations."""
+    from onramp import services
+
+    settings = get_settings()
+    modes = services.up(settings)
+    console.print(f"postgres  {redact(settings.pg_url)}  ({modes['postgres']})")
+    console.print(f"redis     {redact(settings.redis_url)}  ({modes['redis']})")
+    console.print(f"databases {settings.app_db}, {settings.warehouse_db}, {settings.airflow_db}: ready, migrations applied")
+
+
+@services_app.command("down")
+@friendly
+def services_down() -> None:
+    """Stop the embedded servers this project started; shared servers are left running."""
+    from onramp import services
+
+    stopped = services.down(get_settings())
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "no embedded service was running")
+
+
+@services_app.command("status")
+@friendly
+def services_status() -> None:
+    """Say whether each service answers, and whether it is shared or embedded."""
+    from onramp import services
+
+    table = Table("service", "url", "state", "detail")
+    rows = services.status(get_settings())
+    for row in rows:
+        style = "green" if row.state.startswith(("up", "present")) else "red"
+        table.add_row(row.name, row.url, f"[{style}]{row.state}[/]", row.detail)
+    console.print(table)
+    if any(row.state in ("down", "missing") for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def migrate() -> None:
+    """Apply pending SQL migrations (sql/migrations/) to the warehouse and app databases."""
+    from onramp import migrations, services
+
+    settings = get_settings()
+    services.ensure_databases(settings)
+    for target, applied in migrations.migrate_all(settings).items():
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "up to date"
+        console.print(f"{target}: {names}")
+
+
+@app.command()
+@friendly
+def simulate(
+    users: Annotated[int, typer.Option(min=1, help="users to create (batch mode)")] = None,  # type: ignore[assignment]
+    seed: Annotated[int, typer.Option(help="same seed, same data")] = None,  # type: ignore[assignment]
+    live: Annotated[bool, typer.Option("--live", help="keep producing changes and events")] = False,
+    rate: Annotated[float, typer.Option(min=0.1, help="events per second in --live mode")] = 20.0,
+    duration: Annotated[float, typer.Option(min=0, help="seconds to run --live (0 = until Ctrl-C)")] = 0,
+    max_events: Annotated[int, typer.Option(min=0, help="stop --live after this many events (0 = no limit)")] = 0,
+    sink: Annotated[str, typer.Option(help="where --live events go, e.g. file:events.jsonl")] = "",
+) -> None:
+    """Build the source application database from hidden onboarding personas, or run it live."""
+    from onramp import services, simulator
+
+    settings = get_settings()
+    services.ensure_databases(settings, [settings.app_db])
+    from onramp import migrations
+
+    migrations.migrate(settings.app_db_url, "app")
+    seed = settings.sim_seed if seed is None else seed
+    if live:
+        target = sink or f"file:{settings.home_path / 'events' / 'simulated.jsonl'}"
+        counts = simulator.run_live(
+            settings.app_db_url, seed=seed, rate=rate, duration_s=duration or None,
+            max_events=max_events or None, sink=simulator.make_sink(target),
+        )
+        console.print(f"live simulation stopped; sent to {target}: {counts}")
+        return
+    counts = simulator.simulate_batch(settings.app_db_url, users=users or settings.sim_users, seed=seed, progress=True)
+    table = Table("table", "rows", title=f"app database {settings.app_db} (seed {seed})")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+
+
+@airflow_app.command("up")
+@friendly
+def airflow_up() -> None:
+    """Start Airflow (LocalExecutor, metadata in PostgreSQL) and print the UI URL and login."""
+    from onramp import airflow_runtime, services
+
+    settings = get_settings()
+    services.up(settings)
+    with console.status("migrating Airflow metadata database"):
+        airflow_runtime.migrate_metadata(settings)
+    with console.status("starting api-server, scheduler, dag-processor, triggerer"):
+        creds = airflow_runtime.start(settings)
+    console.print(f"Airflow UI: [bold]{creds.url}[/]  login: [bold]{creds.username}[/] / [bold]{creds.password}[/]")
+    console.print(f"logs: {airflow_runtime.airflow_home(settings) / 'logs'}   stop with: make down")
+
+
+@airflow_app.command("down")
+@friendly
+def airflow_down() -> None:
+    """Stop every Airflow process Onramp started."""
+    from onramp import airflow_runtime
+
+    stopped = airflow_runtime.stop(get_settings())
+    console.print(f"stopped Airflow {', '.join(stopped)}" if stopped else "Airflow was not running")
+
+
+@airflow_app.command("status")
+@friendly
+def airflow_status() -> None:
+    """List the Airflow processes Onramp started and the UI login."""
+    from onramp import airflow_runtime
+
+    settings = get_settings()
+    alive = airflow_runtime.running(settings)
+    for name in airflow_runtime.PROCESSES:
+        console.print(f"{name:14} {'running pid ' + str(alive[name]) if name in alive else '[red]stopped[/]'}")
+    if alive:
+        creds = airflow_runtime.login(settings)
+        console.print(f"UI {creds.url}  login {creds.username} / {creds.password}")
+
+
+@app.command()
+@friendly
+def down() -> None:
+    """Stop everything Onramp started: Airflow, then the embedded services."""
+    from onramp import airflow_runtime, services
+
+    settings = get_settings()
+    stopped = airflow_runtime.stop(settings) + services.down(settings)
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+@friendly
+def demo(
+    users: Annotated[int, typer.Option(min=1, help="users to simulate")] = None,  # type: ignore[assignment]
+) -> None:
+    """The main job: services, simulate, one full pipeline cycle through the real scheduler, summary."""
+    from onramp import demo as demo_module
+
+    ok = demo_module.run(get_settings(), users=users, console=console)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The main job: set up, simulate, run one pipeline cycle through the real scheduler, summarize."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from onramp.settings import Settings, redact
+
+# One pipeline cycle, in order. Each issue that adds a stage adds its DAG here.
+PIPELINE_CYCLE: list[str] = ["platform_smoke"]
+
+
+@dataclass
+class StageReport:
+    name: str
+    seconds: float
+    ok: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+
+def _timed(reports: list[StageReport], name: str, console: Console):
+    class _Stage:
+        def __enter__(self):
+            self.started = time.monotonic()
+            self.report = StageReport(name, 0.0, False)
+            console.rule(f"[bold]{name}")
+            return self.report
+
+        def __exit__(self, exc_type, exc, tb):
+            self.report.seconds = time.monotonic() - self.started
+            self.report.ok = exc_type is None and not self.report.detail.startswith("FAILED")
+            reports.append(self.report)
+            return False
+
+    return _Stage()
+
+
+def run(settings: Settings, users: int | None = None, console: Console | None = None) -> bool:
+    """Run the whole demo; returns True when every stage succeeded."""
+    from onramp import airflow_runtime, services, simulator
+    from onramp.airflow_client import AirflowClient
+
+    console = console or Console()
+    reports: list[StageReport] = []
+    users = users or settings.sim_users
+
+    with _timed(reports, "services", console) as stage:
+        modes = services.up(settings)
+        stage.detail = f"postgres {modes['postgres']}, redis {modes['redis']}"
+        console.print(stage.detail)
+
+    with _timed(reports, "simulate", console) as stage:
+        stage.counts = simulator.simulate_batch(settings.app_db_url, users=users, seed=settings.sim_seed, progress=True)
+
+    with _timed(reports, "airflow", console) as stage:
+        with console.status("migrating Airflow metadata"):
+            airflow_runtime.migrate_metadata(settings)
+        with console.status("starting Airflow"):
+            creds = airflow_runtime.start(settings)
+        stage.detail = f"UI {creds.url}"
+
+    client = AirflowClient(creds, log_folder=airflow_runtime.airflow_home(settings) / "logs")
+    all_ok = True
+    try:
+        for dag_id in PIPELINE_CYCLE:
+            with _timed(reports, f"dag {dag_id}", console) as stage:
+                with console.status(f"running {dag_id} through the scheduler"):
+                    result = client.run_and_wait(dag_id)
+                stage.counts = {"tasks": len(result.tasks),
+                                "succeeded": sum(t.state == "success" for t in result.tasks)}
+                if result.state != "success":
+                    all_ok = False
+                    lines = [f"FAILED: run {result.run_id} ended {result.state}"]
+                    for task in result.failed_tasks or result.tasks:
+                        lines.append(f"  task {task.task_id}: {task.state}; log {task.log_path}")
+                    stage.detail = "\n".join(lines)
+                    console.print(f"[red]{stage.detail}[/]")
+                    break
+                stage.detail = f"run {result.run_id} succeeded"
+                console.print(stage.detail)
+    finally:
+        client.close()
+
+    stage_counts = _warehouse_counts(settings)
+    _print_summary(console, settings, reports, creds, stage_counts, all_ok)
+    return all_ok and all(r.ok for r in reports)
+
+
+def _warehouse_counts(settings: Settings) -> dict[str, int]:
+    """Rows per warehouse table the cycle writes, for the summary."""
+    counts: dict[str, int] = {}
+    with psycopg.connect(settings.warehouse_url, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('raw','staging','marts','features','segments','ops') "
+            "and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()
+        for (name,) in rows:
+            schema, table = name.split(".")
+            counts[name] = conn.execute(
+                psycopg.sql.SQL("select count(*) from {}.{}").format(psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table))
+            ).fetchone()[0]
+    return counts
+
+
+def _print_summary(console: Console, settings: Settings, reports: list[StageReport], creds, warehouse: dict[str, int], ok: bool) -> None:
+    table = Table("stage", "result", "seconds", "counts", title="Onramp demo: one pipeline cycle")
+    for r in reports:
+        counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items())
+        table.add_row(r.name, "[green]ok[/]" if r.ok else "[red]failed[/]", f"{r.seconds:.1f}", counts)
+    console.print(table)
+    wh = Table("warehouse table", "rows", title=f"warehouse {settings.warehouse_db}")
+    for name, count in warehouse.items():
+        wh.add_row(name, f"{count:,}")
+    console.print(wh)
+    console.print(f"Airflow UI:  {creds.url}  (login {creds.username} / {creds.password})")
+    console.print(f"App DB:      {redact(settings.app_db_url)}")
+    console.print(f"Warehouse:   {redact(settings.warehouse_url)}")
+    console.print(f"Lake:        {settings.lake_path}")
+    console.print(f"Logs:        {settings.home_path / 'airflow' / 'logs'}")
+    console.print("Airflow keeps running so you can look around; `make down` stops everything.")
+    console.print("[bold green]demo succeeded[/]" if ok else "[bold red]demo failed: see the failing task's log above[/]")

@@ -1,0 +1,148 @@
+"""Onramp settings: every knob is an ``ONRAMP_*`` environment variable with a documented default.
+
+Values come from, in order: the process environment, then ``.env`` at the project root (never
+committed; see ``.env.example``), then the defaults below. Nothing here opens a connection, so the
+module is safe to import at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_home() -> str:
+    return str(PROJECT_ROOT / ".onramp")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What Onramp is pointed at; build with :func:`get_settings`."""
+
+    home: str = field(default_factory=_default_home, metadata={"doc": "state folder: embedded servers, Airflow home, logs, lake"})
+    pg_url: str = field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        metadata={"doc": "PostgreSQL server for the app, warehouse and airflow databases; a server started here if none answers"},
+    )
+    app_db: str = field(default="app", metadata={"doc": "database of the simulated source application"})
+    warehouse_db: str = field(default="warehouse", metadata={"doc": "warehouse database (schemas raw, staging, marts, features, segments, ops)"})
+    airflow_db: str = field(default="airflow", metadata={"doc": "Airflow metadata database"})
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata={"doc": "Redis for event streams; a redis-server started here (AOF on) if none answers"})
+    redis_prefix: str = field(default="onramp:", metadata={"doc": "prefix of every Redis key Onramp writes"})
+    lake_dir: str = field(default="", metadata={"doc": "root of the Parquet lake (default: <home>/lake)"})
+    embedded: str = field(default="auto", metadata={"doc": "auto: start embedded servers only when none answers; never: fail instead"})
+    airflow_host: str = field(default="127.0.0.1", metadata={"doc": "address the Airflow API server / UI listens on"})
+    airflow_port: int = field(default=8080, metadata={"doc": "port of the Airflow API server / UI"})
+    airflow_parallelism: int = field(default=4, metadata={"doc": "LocalExecutor worker count (bounded for a 2-core machine)"})
+    sim_users: int = field(default=20_000, metadata={"doc": "users the demo simulates"})
+    sim_seed: int = field(default=42, metadata={"doc": "simulator seed (same seed, same data)"})
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def lake_path(self) -> Path:
+        return Path(self.lake_dir) if self.lake_dir else self.home_path / "lake"
+
+    def db_url(self, database: str) -> str:
+        """URL of ``database`` on the configured PostgreSQL server."""
+        return with_database(self.pg_url, database)
+
+    @property
+    def app_db_url(self) -> str:
+        return self.db_url(self.app_db)
+
+    @property
+    def warehouse_url(self) -> str:
+        return self.db_url(self.warehouse_db)
+
+    @property
+    def airflow_db_url(self) -> str:
+        return self.db_url(self.airflow_db)
+
+
+def with_database(url: str, database: str) -> str:
+    """Same server and credentials, another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def redact(url: str) -> str:
+    """URL safe to print: the password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a dotenv file; comments and blank lines skipped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+class SettingsError(ValueError):
+    """A setting has a value Onramp cannot use."""
+
+
+def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Settings from ``environ`` (default: ``os.environ``) over ``env_file`` over defaults."""
+    env = read_env_file(env_file if env_file is not None else PROJECT_ROOT / ".env")
+    env.update(os.environ if environ is None else environ)
+    kwargs: dict[str, object] = {}
+    for f in fields(Settings):
+        key = f"ONRAMP_{f.name.upper()}"
+        if key not in env or env[key] == "":
+            continue
+        value = env[key]
+        if f.type == "int":
+            try:
+                kwargs[f.name] = int(value)
+            except ValueError:
+                raise SettingsError(f"{key}={value!r} is not a whole number; set it to one, e.g. {key}={f.default}") from None
+        else:
+            kwargs[f.name] = value
+    settings = Settings(**kwargs)
+    for key, url, schemes in (
+        ("ONRAMP_PG_URL", settings.pg_url, ("postgresql", "postgres")),
+        ("ONRAMP_REDIS_URL", settings.redis_url, ("redis",)),
+    ):
+        parts = urlsplit(url)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise SettingsError(
+                f"{key}={redact(url)!r} is not a {schemes[0]}:// URL with a host; "
+                f"set it like {schemes[0]}://user@127.0.0.1:{5432 if schemes[0] != 'redis' else 6379}"
+            )
+    if settings.embedded not in ("auto", "never"):
+        raise SettingsError(f"ONRAMP_EMBEDDED={settings.embedded!r} must be 'auto' or 'never'")
+    return settings
+
+
+@cache
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """(env var, default, meaning) for every setting: feeds README and ``onramp config``."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        rows.append((f"ONRAMP_{f.name.upper()}", str(default), f.metadata.get("doc", "")))
+    return rows
