@@ -1,0 +1,84 @@
+"""The README's main job, small: real services, real Airflow processes, a real scheduler run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from onramp.settings import load_settings, with_database
+from tests.conftest import drop_database, free_port
+
+pytestmark = pytest.mark.e2e
+ONRAMP = str(Path(sys.executable).with_name("onramp"))
+
+
+def _our_processes(home: Path) -> list[str]:
+    """Processes whose command line or environment mentions this test's state folder."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(home).encode() in environ or str(home) in cmdline:
+            found.append(f"{proc.name}: {cmdline[:120]}")
+    return found
+
+
+@pytest.fixture
+def demo_env(tmp_path, pg_admin_url):
+    tag = uuid.uuid4().hex[:8]
+    home = tmp_path / "home"
+    env = dict(
+        os.environ,
+        ONRAMP_HOME=str(home),
+        ONRAMP_APP_DB=f"onramp_e2e_{tag}_app",
+        ONRAMP_WAREHOUSE_DB=f"onramp_e2e_{tag}_warehouse",
+        ONRAMP_AIRFLOW_DB=f"onramp_e2e_{tag}_airflow",
+        ONRAMP_REDIS_PREFIX=f"onramp-e2e-{tag}:",
+        ONRAMP_AIRFLOW_PORT=str(free_port()),
+        ONRAMP_SIM_USERS="500",
+    )
+    yield env, home
+    subprocess.run([ONRAMP, "down"], env=env, capture_output=True, timeout=120)
+    for key in ("ONRAMP_APP_DB", "ONRAMP_WAREHOUSE_DB", "ONRAMP_AIRFLOW_DB"):
+        drop_database(pg_admin_url, env[key])
+
+
+def test_demo_runs_one_cycle_through_the_scheduler_and_down_leaves_nothing(demo_env):
+    env, home = demo_env
+    result = subprocess.run([ONRAMP, "demo"], env=env, capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "demo succeeded" in output
+    assert "dag platform_smoke" in output and "ops.platform_checks" in output
+
+    settings = load_settings({k: v for k, v in env.items() if k.startswith("ONRAMP_")})
+    with psycopg.connect(settings.warehouse_url) as conn:
+        checks = dict(conn.execute("select check_name, ok from ops.platform_checks").fetchall())
+    assert checks == {"app_db": True, "warehouse": True, "redis": True, "lake": True}
+    with psycopg.connect(with_database(settings.pg_url, settings.app_db)) as conn:
+        assert conn.execute("select count(*) from app.users").fetchone()[0] == 500
+
+    # The UI answers, and the login the demo printed works.
+    ui = httpx.get(f"http://127.0.0.1:{env['ONRAMP_AIRFLOW_PORT']}/", timeout=10, follow_redirects=True)
+    assert ui.status_code == 200 and "<html" in ui.text.lower()
+    password = next(line for line in output.splitlines() if "login admin /" in line).split("/")[-1].strip(" )")
+    token = httpx.post(f"http://127.0.0.1:{env['ONRAMP_AIRFLOW_PORT']}/auth/token",
+                       json={"username": "admin", "password": password}, timeout=10)
+    assert token.status_code == 201, token.text
+
+    assert _our_processes(home), "Airflow should still be running after the demo, for the user to look around"
+    down = subprocess.run([ONRAMP, "down"], env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert _our_processes(home) == [], "`onramp down` must leave no process behind"

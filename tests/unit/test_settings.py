@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+
+from onramp.settings import (
+    SettingsError,
+    documented_settings,
+    load_settings,
+    read_env_file,
+    redact,
+    with_database,
+)
+
+
+def test_defaults_point_at_local_services(tmp_path):
+    s = load_settings({}, env_file=tmp_path / "missing.env")
+    assert s.pg_url == "postgresql://postgres@127.0.0.1:5432/postgres"
+    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert s.app_db_url.endswith("/app") and s.warehouse_url.endswith("/warehouse") and s.airflow_db_url.endswith("/airflow")
+    assert s.lake_path == s.home_path / "lake"
+
+
+def test_environment_wins_over_env_file(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nONRAMP_AIRFLOW_PORT=9001\nexport ONRAMP_REDIS_PREFIX='x:'\n\nONRAMP_SIM_SEED=7\n")
+    s = load_settings({"ONRAMP_SIM_SEED": "8"}, env_file=env_file)
+    assert (s.airflow_port, s.redis_prefix, s.sim_seed) == (9001, "x:", 8)
+
+
+def test_bad_number_names_the_variable(tmp_path):
+    with pytest.raises(SettingsError, match="ONRAMP_AIRFLOW_PORT='eighty' is not a whole number"):
+        load_settings({"ONRAMP_AIRFLOW_PORT": "eighty"}, env_file=tmp_path / "none")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("ONRAMP_PG_URL", "mysql://root@127.0.0.1/x"), ("ONRAMP_REDIS_URL", "127.0.0.1:6379"), ("ONRAMP_PG_URL", "postgresql:///x")],
+)
+def test_bad_urls_are_refused_with_an_example(tmp_path, key, value):
+    with pytest.raises(SettingsError, match=f"{key}=.* set it like"):
+        load_settings({key: value}, env_file=tmp_path / "none")
+
+
+def test_bad_embedded_mode(tmp_path):
+    with pytest.raises(SettingsError, match="ONRAMP_EMBEDDED"):
+        load_settings({"ONRAMP_EMBEDDED": "sometimes"}, env_file=tmp_path / "none")
+
+
+def test_url_helpers_keep_credentials_but_redact_them_for_printing():
+    url = "postgresql://etl:s3cret@db:5433/postgres?sslmode=require"
+    assert with_database(url, "warehouse") == "postgresql://etl:s3cret@db:5433/warehouse?sslmode=require"
+    assert "s3cret" not in redact(url) and "***" in redact(url)
+    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_every_setting_is_documented_in_env_example():
+    from onramp.settings import PROJECT_ROOT
+
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    for key, _default, doc in documented_settings():
+        assert doc, f"{key} has no documentation"
+        assert key in example, f"{key} missing from .env.example"
+
+
+def test_read_env_file_ignores_junk(tmp_path):
+    f = tmp_path / "e"
+    f.write_text("no equals sign\n=\n A = b \n")
+    assert read_env_file(f) == {"": "", "A": "b"}
