@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -105,13 +105,12 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
             "AIRFLOW_CONN_ONRAMP_APP_DB": _conn_uri(settings.app_db_url, "postgres"),
             "AIRFLOW_CONN_ONRAMP_WAREHOUSE": _conn_uri(settings.warehouse_url, "postgres"),
             "AIRFLOW_CONN_ONRAMP_REDIS": _conn_uri(settings.redis_url, "redis"),
-            "ONRAMP_HOME": settings.home,
-            "ONRAMP_PG_URL": settings.pg_url,
-            "ONRAMP_REDIS_URL": settings.redis_url,
-            "ONRAMP_LAKE_DIR": str(settings.lake_path),
             "NO_PROXY": "*",
         }
     )
+    # Task processes read the same Onramp settings as the command that started Airflow.
+    env.update({f"ONRAMP_{f.name.upper()}": str(getattr(settings, f.name)) for f in fields(settings)})
+    env["ONRAMP_LAKE_DIR"] = str(settings.lake_path)
     return env
 
 

@@ -71,9 +71,11 @@ def services_up() -> None:
 
     settings = get_settings()
     modes = services.up(settings)
-    console.print(f"postgres  {redact(settings.pg_url)}  ({modes['postgres']})")
-    console.print(f"redis     {redact(settings.redis_url)}  ({modes['redis']})")
-    console.print(f"databases {settings.app_db}, {settings.warehouse_db}, {settings.airflow_db}: ready, migrations applied")
+    for server in services.pg_servers(settings):
+        console.print(f"postgres ({server.role}) {redact(server.url)}: {modes[f'postgres ({server.role})']}; "
+                      f"databases {', '.join(server.databases)} ready")
+    console.print(f"redis {redact(settings.redis_url)}: {modes['redis']}")
+    console.print("migrations applied")
 
 
 @services_app.command("down")

@@ -52,7 +52,7 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
 
     with _timed(reports, "services", console) as stage:
         modes = services.up(settings)
-        stage.detail = f"postgres {modes['postgres']}, redis {modes['redis']}"
+        stage.detail = ", ".join(f"{name} {mode}" for name, mode in modes.items())
         console.print(stage.detail)
 
     with _timed(reports, "simulate", console) as stage:

@@ -223,8 +223,30 @@ class EmbeddedRedis:
 
 # --------------------------------------------------------------------------- orchestration
 
-def _embedded_pg(settings: Settings) -> EmbeddedPostgres:
-    host, port = _host_port(settings.pg_url, 5432)
+@dataclass(frozen=True)
+class PgServer:
+    """One PostgreSQL server Onramp needs, and the databases it must hold."""
+
+    role: str  # "warehouse" (warehouse + airflow metadata) or "app" (the CDC source)
+    url: str
+    databases: tuple[str, ...]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return _host_port(self.url, 5432)
+
+
+def pg_servers(settings: Settings) -> list[PgServer]:
+    """The warehouse server and the app server; one entry when both URLs name the same server."""
+    warehouse = PgServer("warehouse", settings.pg_url, (settings.warehouse_db, settings.airflow_db))
+    app = PgServer("app", settings.app_pg_url, (settings.app_db,))
+    if app.address == warehouse.address:
+        return [PgServer("warehouse+app", settings.pg_url, (settings.app_db, *warehouse.databases))]
+    return [warehouse, app]
+
+
+def _embedded_pg(settings: Settings, url: str) -> EmbeddedPostgres:
+    host, port = _host_port(url, 5432)
     return EmbeddedPostgres(settings.home_path, host, port)
 
 
@@ -233,28 +255,30 @@ def _embedded_redis(settings: Settings) -> EmbeddedRedis:
     return EmbeddedRedis(settings.home_path, host, port)
 
 
-def ensure_postgres(settings: Settings) -> str:
-    """Make the configured PostgreSQL answer; returns 'external' or 'embedded'."""
-    embedded = _embedded_pg(settings)
+def ensure_postgres(settings: Settings, url: str | None = None) -> str:
+    """Make the PostgreSQL at ``url`` (default: ONRAMP_PG_URL) answer; returns 'external' or 'embedded'."""
+    url = url or settings.pg_url
+    key = "ONRAMP_APP_PG_URL" if url == settings.app_pg_url and url != settings.pg_url else "ONRAMP_PG_URL"
+    embedded = _embedded_pg(settings, url)
     if embedded.pid():
         return "embedded"
-    problem = probe_postgres(settings.pg_url)
+    problem = probe_postgres(url)
     if problem is None:
         return "external"
     if _port_open(embedded.host, embedded.port):
         raise ServiceError(
-            f"PostgreSQL at {redact(settings.pg_url)} is listening but refuses us: {problem}. "
-            "Fix the user/password in ONRAMP_PG_URL (see .env.example)"
+            f"PostgreSQL at {redact(url)} is listening but refuses us: {problem}. "
+            f"Fix the user/password in {key} (see .env.example)"
         )
     if settings.embedded == "never" or embedded.host not in LOOPBACK:
         raise ServiceError(
-            f"no PostgreSQL answers at {redact(settings.pg_url)} ({problem}). Start it, or point "
-            "ONRAMP_PG_URL at one, or set ONRAMP_EMBEDDED=auto with a 127.0.0.1 URL to get an embedded server"
+            f"no PostgreSQL answers at {redact(url)} ({problem}). Start it, or point "
+            f"{key} at one, or set ONRAMP_EMBEDDED=auto with a 127.0.0.1 URL to get an embedded server"
         )
     embedded.start()
-    problem = probe_postgres(settings.pg_url)
+    problem = probe_postgres(url)
     if problem:
-        raise ServiceError(f"embedded PostgreSQL started but {redact(settings.pg_url)} fails: {problem}; see {embedded.log}")
+        raise ServiceError(f"embedded PostgreSQL started but {redact(url)} fails: {problem}; see {embedded.log}")
     return "embedded"
 
 
@@ -281,22 +305,31 @@ def ensure_redis(settings: Settings) -> str:
 
 
 def ensure_databases(settings: Settings, names: list[str] | None = None) -> list[str]:
-    """Create the app, warehouse and airflow databases if missing; returns those created."""
+    """Create the app, warehouse and airflow databases (or only ``names``) where missing; returns those created."""
     created = []
-    with psycopg.connect(settings.pg_url, autocommit=True, connect_timeout=5) as conn:
-        for name in names or [settings.app_db, settings.warehouse_db, settings.airflow_db]:
-            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-            if not exists:
-                conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
-                created.append(name)
+    for server in pg_servers(settings):
+        wanted = [n for n in server.databases if names is None or n in names]
+        if not wanted:
+            continue
+        with psycopg.connect(server.url, autocommit=True, connect_timeout=5) as conn:
+            for name in wanted:
+                if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+                    conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
+                    created.append(name)
     return created
 
 
+def wal_level(url: str) -> str:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        return conn.execute("show wal_level").fetchone()[0]
+
+
 def up(settings: Settings) -> dict[str, str]:
-    """Start (or find) every service, create the databases, apply migrations."""
+    """Start (or find) every service, create the databases, apply migrations; returns how each was found."""
     from onramp import migrations
 
-    modes = {"postgres": ensure_postgres(settings), "redis": ensure_redis(settings)}
+    modes = {f"postgres ({server.role})": ensure_postgres(settings, server.url) for server in pg_servers(settings)}
+    modes["redis"] = ensure_redis(settings)
     ensure_databases(settings)
     migrations.migrate_all(settings)
     return modes
@@ -307,22 +340,29 @@ def down(settings: Settings) -> list[str]:
     stopped = []
     if _embedded_redis(settings).stop():
         stopped.append("redis")
-    if _embedded_pg(settings).stop():
-        stopped.append("postgres")
+    for server in pg_servers(settings):
+        if _embedded_pg(settings, server.url).stop():
+            stopped.append(f"postgres ({server.role})")
     return stopped
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
     rows = []
-    pg_problem = probe_postgres(settings.pg_url)
-    pg_mode = "embedded" if _embedded_pg(settings).pid() else "external"
-    rows.append(ServiceStatus("postgres", redact(settings.pg_url),
-                              f"up ({pg_mode})" if pg_problem is None else "down", pg_problem or ""))
-    if pg_problem is None:
-        with psycopg.connect(settings.pg_url, autocommit=True) as conn:
-            for name in (settings.app_db, settings.warehouse_db, settings.airflow_db):
+    for server in pg_servers(settings):
+        problem = probe_postgres(server.url)
+        mode = "embedded" if _embedded_pg(settings, server.url).pid() else "external"
+        detail = problem or ""
+        if problem is None and "app" in server.role:
+            level = wal_level(server.url)
+            detail = f"wal_level={level}" + ("" if level == "logical" else ": CDC falls back to the xmin window mode")
+        rows.append(ServiceStatus(f"postgres ({server.role})", redact(server.url),
+                                  f"up ({mode})" if problem is None else "down", detail))
+        if problem is not None:
+            continue
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            for name in server.databases:
                 found = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-                rows.append(ServiceStatus(f"  database {name}", redact(with_database(settings.pg_url, name)),
+                rows.append(ServiceStatus(f"  database {name}", redact(with_database(server.url, name)),
                                           "present" if found else "missing",
                                           "" if found else "run `onramp services up`"))
     redis_problem = probe_redis(settings.redis_url)

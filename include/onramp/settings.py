@@ -29,6 +29,11 @@ class Settings:
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         metadata={"doc": "PostgreSQL server for the app, warehouse and airflow databases; a server started here if none answers"},
     )
+    app_pg_url: str = field(
+        default="postgresql://postgres@127.0.0.1:55432/postgres",
+        metadata={"doc": "PostgreSQL server of the source application (CDC reads it; needs wal_level=logical for log-based CDC); "
+                         "a server with logical decoding is started here if none answers"},
+    )
     app_db: str = field(default="app", metadata={"doc": "database of the simulated source application"})
     warehouse_db: str = field(default="warehouse", metadata={"doc": "warehouse database (schemas raw, staging, marts, features, segments, ops)"})
     airflow_db: str = field(default="airflow", metadata={"doc": "Airflow metadata database"})
@@ -56,7 +61,7 @@ class Settings:
 
     @property
     def app_db_url(self) -> str:
-        return self.db_url(self.app_db)
+        return with_database(self.app_pg_url, self.app_db)
 
     @property
     def warehouse_url(self) -> str:
@@ -120,6 +125,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     settings = Settings(**kwargs)
     for key, url, schemes in (
         ("ONRAMP_PG_URL", settings.pg_url, ("postgresql", "postgres")),
+        ("ONRAMP_APP_PG_URL", settings.app_pg_url, ("postgresql", "postgres")),
         ("ONRAMP_REDIS_URL", settings.redis_url, ("redis",)),
     ):
         parts = urlsplit(url)

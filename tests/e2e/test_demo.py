@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from onramp.settings import load_settings, with_database
+from onramp.settings import load_settings
 from tests.conftest import drop_database, free_port
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +42,7 @@ def demo_env(tmp_path, pg_admin_url):
     env = dict(
         os.environ,
         ONRAMP_HOME=str(home),
+        ONRAMP_APP_PG_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",  # embedded, logical
         ONRAMP_APP_DB=f"onramp_e2e_{tag}_app",
         ONRAMP_WAREHOUSE_DB=f"onramp_e2e_{tag}_warehouse",
         ONRAMP_AIRFLOW_DB=f"onramp_e2e_{tag}_airflow",
@@ -51,7 +52,7 @@ def demo_env(tmp_path, pg_admin_url):
     )
     yield env, home
     subprocess.run([ONRAMP, "down"], env=env, capture_output=True, timeout=120)
-    for key in ("ONRAMP_APP_DB", "ONRAMP_WAREHOUSE_DB", "ONRAMP_AIRFLOW_DB"):
+    for key in ("ONRAMP_WAREHOUSE_DB", "ONRAMP_AIRFLOW_DB"):
         drop_database(pg_admin_url, env[key])
 
 
@@ -67,7 +68,7 @@ def test_demo_runs_one_cycle_through_the_scheduler_and_down_leaves_nothing(demo_
     with psycopg.connect(settings.warehouse_url) as conn:
         checks = dict(conn.execute("select check_name, ok from ops.platform_checks").fetchall())
     assert checks == {"app_db": True, "warehouse": True, "redis": True, "lake": True}
-    with psycopg.connect(with_database(settings.pg_url, settings.app_db)) as conn:
+    with psycopg.connect(settings.app_db_url) as conn:
         assert conn.execute("select count(*) from app.users").fetchone()[0] == 500
 
     # The UI answers, and the login the demo printed works.

@@ -18,10 +18,11 @@ from tests.conftest import free_port
 @pytest.fixture
 def isolated(tmp_path):
     """Settings pointing at free local ports (nothing answers there) and a private state folder."""
-    pg_port, redis_port = free_port(), free_port()
+    pg_port, app_port, redis_port = free_port(), free_port(), free_port()
     env = {
         "ONRAMP_HOME": str(tmp_path / "home"),
         "ONRAMP_PG_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/postgres",
+        "ONRAMP_APP_PG_URL": f"postgresql://postgres@127.0.0.1:{app_port}/postgres",
         "ONRAMP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
     }
     settings = load_settings(env, env_file=tmp_path / "none")
@@ -33,23 +34,34 @@ def test_embedded_servers_start_when_none_answers_and_stop_cleanly(isolated):
     settings, _ = isolated
     assert services.probe_postgres(settings.pg_url) is not None
     modes = services.up(settings)
-    assert modes == {"postgres": "embedded", "redis": "embedded"}
+    assert modes == {"postgres (warehouse)": "embedded", "postgres (app)": "embedded", "redis": "embedded"}
 
     with psycopg.connect(settings.warehouse_url) as conn:
-        assert conn.execute("show wal_level").fetchone()[0] == "logical", "CDC needs logical decoding"
         assert conn.execute("select count(*) from information_schema.schemata where schema_name = 'ops'").fetchone()[0] == 1
+    with psycopg.connect(settings.app_db_url) as conn:
+        assert conn.execute("show wal_level").fetchone()[0] == "logical", "CDC needs logical decoding on the app server"
     client = redis.Redis.from_url(settings.redis_url)
     assert client.config_get("appendonly")["appendonly"] == "yes", "the event stream must survive a crash"
     client.close()
 
     assert services.up(settings) == modes, "up is idempotent"
     states = {row.name.strip(): row.state for row in services.status(settings)}
-    assert states["postgres"] == "up (embedded)" and states["redis"] == "up (embedded)"
-    assert states["database airflow"] == "present"
+    assert states["postgres (warehouse)"] == states["postgres (app)"] == states["redis"] == "up (embedded)"
+    assert states["database airflow"] == states["database app"] == "present"
 
-    assert set(services.down(settings)) == {"postgres", "redis"}
+    assert set(services.down(settings)) == {"postgres (warehouse)", "postgres (app)", "redis"}
     assert services.probe_postgres(settings.pg_url) is not None
+    assert services.probe_postgres(settings.app_pg_url) is not None
     assert services.probe_redis(settings.redis_url) is not None
+
+
+def test_one_server_for_everything_when_both_urls_name_it(tmp_path):
+    port = free_port()
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    settings = load_settings({"ONRAMP_HOME": str(tmp_path), "ONRAMP_PG_URL": url, "ONRAMP_APP_PG_URL": url},
+                             env_file=tmp_path / "none")
+    servers = services.pg_servers(settings)
+    assert [(s.role, s.databases) for s in servers] == [("warehouse+app", ("app", "warehouse", "airflow"))]
 
 
 def test_data_survives_a_restart_of_the_embedded_servers(isolated):
@@ -92,9 +104,9 @@ def test_something_else_listening_is_reported_as_misconfigured(tmp_path, setting
     assert not (tmp_path / "services").exists(), "no embedded server may be started on a taken port"
 
 
-def test_cli_reports_unreachable_service_in_one_line_without_traceback(tmp_path):
+def test_cli_reports_unreachable_service_in_one_line_without_traceback(tmp_path, settings):
     port = free_port()
-    env = dict(os.environ, ONRAMP_HOME=str(tmp_path), ONRAMP_EMBEDDED="never",
+    env = dict(os.environ, ONRAMP_HOME=str(tmp_path), ONRAMP_EMBEDDED="never", ONRAMP_APP_PG_URL=settings.pg_url,
                ONRAMP_REDIS_URL=f"redis://127.0.0.1:{port}/0")
     onramp = os.path.join(os.path.dirname(sys.executable), "onramp")
     result = subprocess.run([onramp, "services", "up"], env=env, capture_output=True, text=True, timeout=60)

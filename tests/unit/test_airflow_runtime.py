@@ -7,20 +7,22 @@ from onramp.settings import load_settings
 
 
 def _settings(tmp_path, **env):
-    base = {"ONRAMP_HOME": str(tmp_path), "ONRAMP_PG_URL": "postgresql://etl:pw@db.internal:5433/postgres"}
+    base = {"ONRAMP_HOME": str(tmp_path), "ONRAMP_PG_URL": "postgresql://etl:pw@db.internal:5433/postgres",
+            "ONRAMP_APP_PG_URL": "postgresql://cdc:pw2@app.internal:5432/postgres"}
     base.update(env)
     return load_settings(base, env_file=tmp_path / "none")
 
 
 def test_connections_and_metadata_db_reach_every_airflow_process(tmp_path):
     env = airflow_env(_settings(tmp_path), base={})
-    assert env["AIRFLOW_CONN_ONRAMP_APP_DB"] == "postgres://etl:pw@db.internal:5433/app"
+    assert env["AIRFLOW_CONN_ONRAMP_APP_DB"] == "postgres://cdc:pw2@app.internal:5432/app"
     assert env["AIRFLOW_CONN_ONRAMP_WAREHOUSE"] == "postgres://etl:pw@db.internal:5433/warehouse"
     assert env["AIRFLOW_CONN_ONRAMP_REDIS"] == "redis://127.0.0.1:6379/0"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://etl:pw@db.internal:5433/airflow"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "4"
+    assert env["ONRAMP_APP_PG_URL"] == "postgresql://cdc:pw2@app.internal:5432/postgres", "tasks see the same settings"
 
 
 def test_secrets_are_made_once_and_kept_private(tmp_path):

@@ -16,7 +16,8 @@ def test_defaults_point_at_local_services(tmp_path):
     s = load_settings({}, env_file=tmp_path / "missing.env")
     assert s.pg_url == "postgresql://postgres@127.0.0.1:5432/postgres"
     assert s.redis_url == "redis://127.0.0.1:6379/0"
-    assert s.app_db_url.endswith("/app") and s.warehouse_url.endswith("/warehouse") and s.airflow_db_url.endswith("/airflow")
+    assert s.app_db_url == "postgresql://postgres@127.0.0.1:55432/app", "the source app has its own server"
+    assert s.warehouse_url.endswith("/warehouse") and s.airflow_db_url.endswith("/airflow")
     assert s.lake_path == s.home_path / "lake"
 
 
