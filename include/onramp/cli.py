@@ -21,8 +21,10 @@ airflow_app = typer.Typer(help="The local Airflow 3 runtime (api-server, schedul
 app.add_typer(services_app, name="services")
 app.add_typer(airflow_app, name="airflow")
 
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `make demo | tee`) gets a wide console instead of rich's 80-column default.
+_WIDTH = None if sys.stdout.isatty() else 140
+console = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
