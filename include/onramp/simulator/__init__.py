@@ -1,0 +1,11 @@
+"""The simulator: builds the source application database from hidden onboarding personas, or runs it live.
+
+``simulate_batch`` rebuilds schema ``app`` (plus the ground truth in ``sim_truth``) deterministically from
+a seed; ``run_live`` keeps it changing and emits matching Segment events to an ``EventSink``.
+"""
+
+from onramp.simulator.batch import simulate_batch
+from onramp.simulator.live import run_live
+from onramp.simulator.sinks import EventSink, FileSink, SinkError, StdoutSink, make_sink
+
+__all__ = ["EventSink", "FileSink", "SinkError", "StdoutSink", "make_sink", "run_live", "simulate_batch"]
