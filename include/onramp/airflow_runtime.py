@@ -2,8 +2,8 @@
 
 Every process gets the same environment from :func:`airflow_env` (Airflow connections included:
 they must reach the scheduler and the task processes, not only the shell that starts them), writes
-its log to ``<home>/airflow/logs/<process>.log`` and its pid to ``<home>/run/<process>.pid``, and
-runs in its own process group so :func:`stop` leaves nothing behind.
+its log to ``<home>/airflow/logs/<process>.log`` and its pid to ``<home>/run/airflow-<process>.pid``,
+and runs in its own process group (:mod:`onramp.processes`) so :func:`stop` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from onramp import processes
 from onramp.settings import PROJECT_ROOT, Settings
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -38,10 +38,6 @@ class Login:
 
 def airflow_home(settings: Settings) -> Path:
     return settings.home_path / "airflow"
-
-
-def _run_dir(settings: Settings) -> Path:
-    return settings.home_path / "run"
 
 
 def _secrets(settings: Settings) -> dict[str, str]:
@@ -142,32 +138,13 @@ def migrate_metadata(settings: Settings) -> None:
     airflow_cli(settings, "db", "migrate")
 
 
-def _pidfile(settings: Settings, name: str) -> Path:
-    return _run_dir(settings) / f"airflow-{name}.pid"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie still answers kill(0); treat it as gone
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True
+def _names() -> list[str]:
+    return [f"airflow-{name}" for name in PROCESSES]
 
 
 def running(settings: Settings) -> dict[str, int]:
     """Airflow processes started by Onramp that are still alive, by name."""
-    alive = {}
-    for name in PROCESSES:
-        try:
-            pid = int(_pidfile(settings, name).read_text())
-        except (OSError, ValueError):
-            continue
-        if _alive(pid):
-            alive[name] = pid
-    return alive
+    return {name.removeprefix("airflow-"): pid for name, pid in processes.running(settings, _names()).items()}
 
 
 def start(settings: Settings) -> Login:
@@ -177,17 +154,9 @@ def start(settings: Settings) -> Login:
     env = airflow_env(settings)
     binary = Path(sys.executable).with_name("airflow")
     logs = airflow_home(settings) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    _run_dir(settings).mkdir(parents=True, exist_ok=True)
     for name in PROCESSES:
-        if name in already:
-            continue
-        with open(logs / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(
-                [str(binary), name], env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(PROJECT_ROOT),
-            )
-        _pidfile(settings, name).write_text(str(proc.pid))
+        if name not in already:
+            processes.spawn(settings, f"airflow-{name}", [str(binary), name], env, logs / f"{name}.log")
     wait_for_api(settings)
     return creds
 
@@ -215,47 +184,9 @@ def wait_for_api(settings: Settings, timeout: float = 180) -> None:
     )
 
 
-def _process_group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(entry.name)) == pgid:
-                members.append(int(entry.name))
-        except OSError:
-            continue
-    return members
-
-
 def stop(settings: Settings, timeout: float = 30) -> list[str]:
     """Stop every Airflow process Onramp started, children included; returns the names stopped."""
-    stopped = []
-    groups = {}
-    for name in PROCESSES:
-        pidfile = _pidfile(settings, name)
-        try:
-            pid = int(pidfile.read_text())
-        except (OSError, ValueError):
-            continue
-        if _process_group_members(pid):
-            groups[name] = pid
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except OSError:
-                pass
-        pidfile.unlink(missing_ok=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_process_group_members(g) for g in groups.values()):
-        time.sleep(0.3)
-    for name, pgid in groups.items():
-        if _process_group_members(pgid):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except OSError:
-                pass
-        stopped.append(name)
-    return stopped
+    return [name.removeprefix("airflow-") for name in processes.stop(settings, _names(), timeout)]
 
 
 def quote_id(value: str) -> str:

@@ -46,6 +46,35 @@ class Settings:
     airflow_parallelism: int = field(default=4, metadata={"doc": "LocalExecutor worker count (bounded for a 2-core machine)"})
     sim_users: int = field(default=20_000, metadata={"doc": "users the demo simulates"})
     sim_seed: int = field(default=42, metadata={"doc": "simulator seed (same seed, same data)"})
+    sim_live_events: int = field(
+        default=5_000, metadata={"doc": "live changes + events the demo sends through the collector with the Segment SDK"})
+    # --- CDC (docs/cdc.md)
+    cdc_config: str = field(default="", metadata={"doc": "CDC sources file (default: config/cdc_sources.yaml)"})
+    cdc_schedule: str = field(default="*/15 * * * *", metadata={"doc": "cron of the cdc_app_db DAG; 'none' for trigger-only"})
+    cdc_pool: str = field(default="default_pool", metadata={"doc": "Airflow pool of the CDC tasks"})
+    # --- event collection and the stream path (docs/events.md)
+    collector_host: str = field(default="127.0.0.1", metadata={"doc": "address the collector listens on"})
+    collector_port: int = field(default=8090, metadata={"doc": "port of the collector (Segment HTTP Tracking API)"})
+    collector_workers: int = field(default=1, metadata={"doc": "collector worker processes"})
+    collector_write_keys: str = field(
+        default="", metadata={"doc": "accepted write keys, key=source,key2=source2 (secret; unset: only the public demo key)"})
+    collector_write_keys_file: str = field(default="", metadata={"doc": "YAML mapping {write_key: source} read at start"})
+    collector_unknown_events: str = field(
+        default="dead_letter", metadata={"doc": "events not in the tracking plan: dead_letter, or accept (flagged unplanned)"})
+    collector_geo_db: str = field(
+        default="", metadata={"doc": "MaxMind/GeoLite2 City .mmdb for IP geolocation (default: the DB-IP lite file from PyPI)"})
+    collector_trust_forwarded_for: bool = field(default=False, metadata={"doc": "take the client IP from X-Forwarded-For (behind a proxy)"})
+    collector_rate_limit: int = field(default=0, metadata={"doc": "events/s per write key and worker; 0 = no limit"})
+    collector_max_backlog: int = field(
+        default=2_000_000, metadata={"doc": "stream entries waiting for the loader before the collector answers 429"})
+    stream_batch_events: int = field(default=50_000, metadata={"doc": "stream loader micro-batch: at most this many events"})
+    stream_batch_seconds: float = field(default=5.0, metadata={"doc": "stream loader micro-batch: at most this many seconds"})
+    stream_claim_idle_seconds: float = field(
+        default=60.0, metadata={"doc": "pending stream entries idle this long are reclaimed from a crashed consumer"})
+    stream_consumer: str = field(default="", metadata={"doc": "consumer name in the loader group (default: loader-<hostname>)"})
+    stream_fallback_cron: str = field(
+        default="*/10 * * * *", metadata={"doc": "events_stream_load runs on this cron too, in case a stream wake-up is missed"})
+    tracking_plan_dir: str = field(default="", metadata={"doc": "tracking plan folder (default: tracking_plan/)"})
 
     @property
     def home_path(self) -> Path:
@@ -120,6 +149,15 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
                 kwargs[f.name] = int(value)
             except ValueError:
                 raise SettingsError(f"{key}={value!r} is not a whole number; set it to one, e.g. {key}={f.default}") from None
+        elif f.type == "float":
+            try:
+                kwargs[f.name] = float(value)
+            except ValueError:
+                raise SettingsError(f"{key}={value!r} is not a number; set it to one, e.g. {key}={f.default}") from None
+        elif f.type == "bool":
+            if value.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise SettingsError(f"{key}={value!r} is not true or false; set {key}=true or {key}=false")
+            kwargs[f.name] = value.lower() in ("1", "true", "yes", "on")
         else:
             kwargs[f.name] = value
     settings = Settings(**kwargs)
@@ -136,6 +174,12 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
             )
     if settings.embedded not in ("auto", "never"):
         raise SettingsError(f"ONRAMP_EMBEDDED={settings.embedded!r} must be 'auto' or 'never'")
+    if settings.collector_unknown_events not in ("dead_letter", "accept"):
+        raise SettingsError(
+            f"ONRAMP_COLLECTOR_UNKNOWN_EVENTS={settings.collector_unknown_events!r} must be 'dead_letter' or 'accept'")
+    for name in ("collector_port", "collector_workers", "stream_batch_events"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"ONRAMP_{name.upper()}={getattr(settings, name)} must be at least 1")
     return settings
 
 

@@ -47,6 +47,20 @@ def test_bad_embedded_mode(tmp_path):
         load_settings({"ONRAMP_EMBEDDED": "sometimes"}, env_file=tmp_path / "none")
 
 
+def test_typed_settings_parse_and_bad_values_say_what_to_write(tmp_path):
+    s = load_settings({"ONRAMP_STREAM_BATCH_SECONDS": "0.5", "ONRAMP_COLLECTOR_TRUST_FORWARDED_FOR": "yes"},
+                      env_file=tmp_path / "none")
+    assert (s.stream_batch_seconds, s.collector_trust_forwarded_for) == (0.5, True)
+    with pytest.raises(SettingsError, match="ONRAMP_STREAM_BATCH_SECONDS='soon' is not a number"):
+        load_settings({"ONRAMP_STREAM_BATCH_SECONDS": "soon"}, env_file=tmp_path / "none")
+    with pytest.raises(SettingsError, match="ONRAMP_COLLECTOR_TRUST_FORWARDED_FOR=.*true or false"):
+        load_settings({"ONRAMP_COLLECTOR_TRUST_FORWARDED_FOR": "maybe"}, env_file=tmp_path / "none")
+    with pytest.raises(SettingsError, match="ONRAMP_COLLECTOR_UNKNOWN_EVENTS='drop' must be"):
+        load_settings({"ONRAMP_COLLECTOR_UNKNOWN_EVENTS": "drop"}, env_file=tmp_path / "none")
+    with pytest.raises(SettingsError, match="ONRAMP_COLLECTOR_PORT=0 must be at least 1"):
+        load_settings({"ONRAMP_COLLECTOR_PORT": "0"}, env_file=tmp_path / "none")
+
+
 def test_url_helpers_keep_credentials_but_redact_them_for_printing():
     url = "postgresql://etl:s3cret@db:5433/postgres?sslmode=require"
     assert with_database(url, "warehouse") == "postgresql://etl:s3cret@db:5433/warehouse?sslmode=require"
