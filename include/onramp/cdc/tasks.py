@@ -1,0 +1,62 @@
+"""What the ``cdc_app_db`` DAG's tasks call: resolve connections, run one step for one table, return JSON.
+
+Airflow is imported inside functions only (connections), so this module loads without a scheduler.
+"""
+
+from __future__ import annotations
+
+from onramp.cdc.config import CdcConfig, load_config
+from onramp.cdc.pipeline import Context, apply, enforce_slot_lag, extract, gate
+from onramp.settings import get_settings
+
+
+def dag_schedule() -> str | None:
+    """``ONRAMP_CDC_SCHEDULE`` (a cron expression, or ``none`` for trigger-only), read at parse time."""
+    value = get_settings().cdc_schedule.strip()
+    return None if value.lower() in ("", "none") else value
+
+
+def dag_pool() -> str:
+    """Pool of the CDC tasks (``ONRAMP_CDC_POOL``; Airflow's default pool unless one was created for CDC)."""
+    return get_settings().cdc_pool
+
+
+def table_ids(config: CdcConfig | None = None) -> list[str]:
+    """Declared tables, for the DAG's mapping and its backfill parameter (read from the repo's file)."""
+    return [t.id for t in (config or load_config()).tables]
+
+
+def _context(table_id: str, run_id: str) -> Context:
+    from onramp.cdc.connections import airflow_url_for
+
+    config = load_config()
+    table = config.find(table_id)
+    source = config.source(table.source)
+    return Context(config, table, airflow_url_for(source.conn_id), airflow_url_for(config.warehouse_conn_id),
+                   get_settings().lake_path, run_id)
+
+
+def extract_task(table_id: str, run_id: str, backfill_table: str | None) -> dict:
+    """Step 1: capture changes (or the snapshot; a full one when this table is the requested backfill)."""
+    return extract(_context(table_id, run_id), resnapshot=bool(backfill_table) and backfill_table == table_id)
+
+
+def gate_task(manifest: dict, run_id: str) -> dict:
+    """Step 2: validate the batch's files with GX; a failure quarantines them and stops this table."""
+    return gate(_context(manifest["table"], run_id), manifest)
+
+
+def apply_task(manifest: dict, run_id: str) -> dict:
+    """Step 3: apply to raw and staging in one transaction, then confirm the slot."""
+    return apply(_context(manifest["table"], run_id), manifest)
+
+
+def check_lag_task(result: dict) -> dict:
+    """Step 4: fail loudly when the table's slot was further behind than its limit."""
+    enforce_slot_lag(result)
+    return result.get("slot_lag") or {}
+
+
+def changed(result: dict) -> bool:
+    """Whether the apply changed staging (only then is the table's Asset event worth emitting)."""
+    return bool(result.get("snapshot_rows") or (result.get("changes") and not result.get("already_applied")))
