@@ -1,0 +1,1 @@
+"""Segment-compatible event collector: validate against the tracking plan, enrich, enqueue durably."""

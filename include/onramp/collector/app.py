@@ -1,0 +1,335 @@
+"""The collector's HTTP app: Segment's Tracking API on Starlette, one Redis round trip per request.
+
+Per request: authenticate the write key, read the body under the size limit (gunzipping if asked),
+parse it, sort its messages into accepted records and dead letters (:mod:`onramp.collector.ingest`),
+then write them with one pipelined ``XADD`` per stream (MULTI/EXEC when there is more than one) and
+answer 200 only once Redis acknowledged. Every bad request gets a 4xx with a reason; a Redis outage
+gets 503 so SDKs retry; nothing else escapes as a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from onramp.collector import metrics
+from onramp.collector.config import CollectorConfig
+from onramp.collector.enrichment import Enricher
+from onramp.collector.ingest import (
+    ROW_FORMAT,
+    TYPES,
+    RequestContext,
+    RequestRejected,
+    parse_time,
+    process,
+    replace_nul,
+)
+from onramp.collector.openapi import document
+from onramp.collector.plan import PLAN_DIR, TrackingPlan
+from onramp.stream.keys import StreamKeys
+
+log = logging.getLogger("onramp.collector")
+JSON_TYPES = ("application/json", "text/plain")
+
+
+def _json(status: int, body: dict, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class TokenBucket:
+    """Events per second per write key, in this worker."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self.tokens: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, n: int) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        capacity = float(self.rate)
+        tokens, last = self.tokens.get(key, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * self.rate)
+        # a request bigger than one second's allowance passes only on a full bucket (then waits it off)
+        allowed = tokens >= n or (n > capacity and tokens >= capacity)
+        self.tokens[key] = (tokens - n if allowed else tokens, now)
+        return allowed
+
+
+class Collector:
+    """State shared by the requests of one worker."""
+
+    def __init__(self, config: CollectorConfig):
+        self.config = config
+        self.keys = StreamKeys(config.redis_prefix)
+        self.plan = TrackingPlan(Path(config.plan_dir) if config.plan_dir else PLAN_DIR, config.unknown_events)
+        self.enricher = Enricher(config.geo_db or None)
+        self.redis: aioredis.Redis | None = None
+        self.auth_cache: dict[str, str | None] = {}
+        self.bucket = TokenBucket(config.rate_limit_events_per_s)
+        self.backlog = 0
+        self.openapi = orjson.dumps(document(self.plan, config.max_event_bytes, config.max_request_bytes))
+        self.lengths = metrics.StreamLengths()
+        self._backlog_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.redis = aioredis.Redis.from_url(
+            self.config.redis_url, socket_timeout=self.config.redis_timeout_s,
+            socket_connect_timeout=self.config.redis_timeout_s, max_connections=256,
+        )
+        if self.config.max_backlog > 0:
+            self._backlog_task = asyncio.create_task(self._watch_backlog())
+
+    async def stop(self) -> None:
+        if self._backlog_task:
+            self._backlog_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._backlog_task
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def _watch_backlog(self) -> None:
+        while True:
+            try:
+                self.backlog = await self.redis.xlen(self.keys.events)
+            except RedisError:
+                pass
+            await asyncio.sleep(1.0)
+
+    # ------------------------------------------------------------------ request pieces
+
+    def source_for_header(self, header: str | None) -> str | None:
+        """Source name of the write key in an ``Authorization: Basic`` header, or None."""
+        if not header:
+            return None
+        if header in self.auth_cache:
+            return self.auth_cache[header]
+        source = None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "basic" and value:
+            try:
+                user = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[0]
+            except (ValueError, UnicodeDecodeError):
+                user = ""
+            source = self.config.write_keys.get(user)
+        if len(self.auth_cache) < 10_000:
+            self.auth_cache[header] = source
+        return source
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.config.max_request_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise RequestRejected(400, "bad_content_length", f"Content-Length {length!r} is not a number") from None
+            if declared > limit:
+                raise RequestRejected(413, "request_too_large",
+                                      f"request body is {declared} bytes; the limit is {limit} bytes per request")
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestRejected(413, "request_too_large",
+                                          f"request body exceeds {limit} bytes; the limit is {limit} bytes per request")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise RequestRejected(400, "client_disconnected", "the client closed the connection mid-body") from None
+        body = b"".join(chunks)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding in ("", "identity"):
+            return body
+        if encoding != "gzip":
+            raise RequestRejected(415, "unsupported_encoding",
+                                  f"Content-Encoding {encoding!r} is not supported; send gzip or identity")
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            data = inflater.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise RequestRejected(400, "bad_gzip", f"the body is not valid gzip: {exc}") from None
+        if len(data) > limit or inflater.unconsumed_tail:
+            raise RequestRejected(413, "request_too_large",
+                                  f"the gunzipped body exceeds {limit} bytes; the limit is {limit} bytes per request")
+        if not inflater.eof:
+            raise RequestRejected(400, "bad_gzip", "the gzip body is truncated")
+        return data
+
+    def client_ip(self, request: Request) -> str | None:
+        if self.config.trust_forwarded_for:
+            forwarded = request.headers.get("x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return request.client.host if request.client else None
+
+    async def write(self, encoded: list[bytes], dead: list[dict], identity: dict[str, str]) -> None:
+        """One round trip; MULTI/EXEC when more than one key is written, so a request lands whole or not at all."""
+        commands = int(bool(encoded)) + int(bool(dead)) + int(bool(identity))
+        if commands == 0:
+            return
+        entry = {"v": ROW_FORMAT, "e": b"[" + b",".join(encoded) + b"]", "n": len(encoded)} if encoded else None
+        if commands == 1 and entry:
+            await self.redis.xadd(self.keys.events, entry)
+            return
+        pipe = self.redis.pipeline(transaction=commands > 1)
+        if entry:
+            pipe.xadd(self.keys.events, entry)
+        if dead:
+            pipe.xadd(self.keys.dead, {"d": orjson.dumps(dead), "n": len(dead)})
+        if identity:
+            pipe.hset(self.keys.identity, mapping=identity)
+        await pipe.execute()
+
+    # ------------------------------------------------------------------ the endpoint
+
+    async def handle(self, request: Request) -> Response:
+        kind = request.path_params["kind"]
+        started = time.perf_counter()
+        try:
+            response = await self._handle(request, kind)
+        except RequestRejected as rejected:
+            metrics.REJECTED.labels(rejected.code).inc()
+            headers = {"Retry-After": "1"} if rejected.status in (429, 503) else None
+            if rejected.status == 401:
+                headers = {"WWW-Authenticate": 'Basic realm="onramp"'}
+            response = _json(rejected.status, rejected.body(), headers)
+        except Exception:  # the promise is "never a 5xx for bad input": log it, tell the SDK to retry
+            log.exception("unexpected error handling /v1/%s", kind)
+            metrics.REJECTED.labels("internal_error").inc()
+            response = _json(503, {"success": False, "code": "internal_error",
+                                   "message": "the collector failed on this request; nothing was stored, retry"},
+                             {"Retry-After": "1"})
+        metrics.REQUESTS.labels(kind, str(response.status_code)).inc()
+        metrics.LATENCY.labels(kind).observe(time.perf_counter() - started)
+        return response
+
+    async def _handle(self, request: Request, kind: str) -> Response:
+        if kind not in TYPES and kind != "batch":
+            raise RequestRejected(404, "unknown_call", f"/v1/{kind} is not a Segment call; use one of "
+                                  + ", ".join(f"/v1/{k}" for k in (*TYPES, "batch")))
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES:
+            raise RequestRejected(415, "unsupported_media_type",
+                                  f"Content-Type {content_type!r} is not supported; send application/json")
+        source = self.source_for_header(request.headers.get("authorization"))
+        if source is None and request.headers.get("authorization"):
+            raise RequestRejected(401, "unknown_write_key",
+                                  "the write key (HTTP Basic user name) is not known to this collector")
+        body = await self.read_body(request)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RequestRejected(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise RequestRejected(400, "invalid_body", f"the body must be a JSON object, not a {type(payload).__name__}")
+        if b"\\u0000" in body:  # rare: only then walk the payload (JSON can only carry NUL escaped)
+            payload = replace_nul(payload)
+        if source is None:
+            key = payload.get("writeKey")
+            source = self.config.write_keys.get(key) if isinstance(key, str) else None
+            if source is None:
+                raise RequestRejected(401, "missing_write_key" if key is None else "unknown_write_key",
+                                      "send the write key as the HTTP Basic user name (empty password)")
+        batch_context = None
+        if kind == "batch":
+            messages = payload.get("batch")
+            if not isinstance(messages, list):
+                raise RequestRejected(400, "invalid_batch", "a /v1/batch body needs a 'batch' array of messages")
+            batch_context = payload.get("context") if isinstance(payload.get("context"), dict) else None
+            call = None
+        else:
+            messages, call = [payload], kind
+        if not self.bucket.take(source, max(1, len(messages))):
+            raise RequestRejected(429, "rate_limited", f"source {source!r} is over its rate limit; retry with backoff")
+        if self.config.max_backlog and self.backlog > self.config.max_backlog:
+            raise RequestRejected(429, "backlog_full",
+                                  "the event stream backlog is full (the loader is behind); retry with backoff")
+        ctx = RequestContext(source=source, received_at=datetime.now(UTC), ip=self.client_ip(request),
+                             user_agent=request.headers.get("user-agent"))
+        outcome = process(messages, call, ctx, self.plan, self.enricher,
+                          batch_sent_at=parse_time(payload.get("sentAt")), batch_context=batch_context,
+                          max_event_bytes=self.config.max_event_bytes, body_bytes=len(body))
+        try:
+            await self.write(outcome.encoded, outcome.dead, outcome.identity)
+        except (RedisError, OSError) as exc:
+            log.warning("Redis write failed: %s", exc)
+            raise RequestRejected(503, "store_unavailable",
+                                  "the event store is unavailable; nothing was stored, retry") from None
+        if outcome.accepted:
+            metrics.EVENTS.labels("accepted").inc(len(outcome.accepted))
+        if outcome.dead:
+            metrics.EVENTS.labels("dead_lettered").inc(len(outcome.dead))
+            for dead in outcome.dead:
+                for code in {r["code"] for r in dead["reasons"]}:
+                    metrics.DEAD_LETTERS.labels(code).inc()
+        if not outcome.dead:
+            return _json(200, {"success": True, "accepted": len(outcome.accepted)})
+        body = {"success": bool(outcome.accepted), "accepted": len(outcome.accepted),
+                "dead_lettered": len(outcome.dead), "errors": outcome.errors[:100]}
+        if outcome.accepted:
+            return _json(200, body)
+        body.update(code="invalid_events", message="every message broke the tracking plan; they are dead-lettered "
+                                                    "with the reasons below and can be replayed after a fix")
+        metrics.REJECTED.labels("invalid_events").inc()
+        return _json(400, body)
+
+    async def health(self, request: Request) -> Response:
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            return _json(503, {"status": "unavailable", "redis": str(exc)[:200]})
+        return _json(200, {"status": "ok", "tracking_plan": self.plan.version})
+
+    async def metrics(self, request: Request) -> Response:
+        for name, key in (("events", self.keys.events), ("dead_letters", self.keys.dead)):
+            try:
+                self.lengths.values[name] = await self.redis.xlen(key)
+            except (RedisError, OSError):
+                self.lengths.values.pop(name, None)
+        body, content_type = metrics.render(self.lengths)
+        return Response(body, media_type=content_type)
+
+    async def openapi_json(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+
+def create_app(config: CollectorConfig | None = None) -> Starlette:
+    """The ASGI app (uvicorn: ``onramp.collector.app:create_app --factory``)."""
+    collector = Collector(config or CollectorConfig.from_settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await collector.start()
+        try:
+            yield
+        finally:
+            await collector.stop()
+
+    async def not_allowed(request: Request) -> Response:
+        return _json(405, {"success": False, "code": "method_not_allowed", "message": "use POST"})
+
+    routes = [
+        Route("/v1/{kind}", collector.handle, methods=["POST"]),
+        Route("/v1/{kind}", not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+        Route("/health", collector.health, methods=["GET"]),
+        Route("/metrics", collector.metrics, methods=["GET"]),
+        Route("/openapi.json", collector.openapi_json, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.collector = collector
+    return app

@@ -1,0 +1,99 @@
+"""Collector and stream-loader configuration, built from :mod:`onramp.settings` (``ONRAMP_COLLECTOR_*``,
+``ONRAMP_STREAM_*``).
+
+Write keys are secrets: set ``ONRAMP_COLLECTOR_WRITE_KEYS`` (``key=source,key2=source2``) or point
+``ONRAMP_COLLECTOR_WRITE_KEYS_FILE`` at a YAML mapping ``{write_key: source_name}``. Without either,
+only the demo key :data:`DEMO_WRITE_KEY` is accepted, which is fine on a laptop and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from onramp.settings import Settings, SettingsError, get_settings
+
+DEMO_WRITE_KEY = "onramp-demo-write-key"  # public, for local demos only; never accepted when keys are configured
+
+
+def parse_write_keys(text: str) -> dict[str, str]:
+    """``key=source,key2=source2`` (a bare ``key`` names its source ``default``)."""
+    keys = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, source = item.partition("=")
+        keys[key.strip()] = source.strip() or "default"
+    return keys
+
+
+def load_write_keys(settings: Settings) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    path = settings.collector_write_keys_file
+    if path:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"ONRAMP_COLLECTOR_WRITE_KEYS_FILE={path}: cannot read it ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{path} must be a YAML mapping of write key -> source name")
+        keys.update({str(k): str(v) for k, v in loaded.items()})
+    keys.update(parse_write_keys(settings.collector_write_keys))
+    return keys or {DEMO_WRITE_KEY: "demo"}
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Everything the collector and the stream loader are tuned with."""
+
+    redis_url: str
+    redis_prefix: str
+    write_keys: dict[str, str] = field(default_factory=lambda: {DEMO_WRITE_KEY: "demo"})
+    host: str = "127.0.0.1"
+    port: int = 8090
+    workers: int = 1
+    unknown_events: str = "dead_letter"
+    max_event_bytes: int = 32 * 1024
+    max_request_bytes: int = 500 * 1024
+    geo_db: str = ""
+    trust_forwarded_for: bool = False
+    rate_limit_events_per_s: int = 0  # per write key and worker; 0 = no limit
+    max_backlog: int = 2_000_000  # stream entries waiting for the loader before the collector answers 429
+    redis_timeout_s: float = 2.0
+    plan_dir: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> CollectorConfig:
+        s = settings or get_settings()
+        return cls(
+            redis_url=s.redis_url,
+            redis_prefix=s.redis_prefix,
+            write_keys=load_write_keys(s),
+            host=s.collector_host,
+            port=s.collector_port,
+            workers=s.collector_workers,
+            unknown_events=s.collector_unknown_events,
+            geo_db=s.collector_geo_db,
+            trust_forwarded_for=s.collector_trust_forwarded_for,
+            rate_limit_events_per_s=s.collector_rate_limit,
+            max_backlog=s.collector_max_backlog,
+            plan_dir=s.tracking_plan_dir,
+        )
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """Micro-batch bounds of the stream loader."""
+
+    batch_events: int = 50_000
+    batch_seconds: float = 5.0
+    claim_idle_s: float = 60.0  # pending entries idle this long belong to a crashed consumer
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> LoaderConfig:
+        s = settings or get_settings()
+        return cls(batch_events=s.stream_batch_events, batch_seconds=s.stream_batch_seconds,
+                   claim_idle_s=s.stream_claim_idle_seconds)

@@ -1,0 +1,247 @@
+"""Turn the messages of one request into stream records: validate, correct the clock, enrich, sort out.
+
+Pure functions (no I/O): the HTTP app calls :func:`process` and writes what it returns to Redis in
+one round trip; the dead-letter replay calls the same code, so a replayed event is built exactly as
+if it had passed the first time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
+from onramp.collector.enrichment import Enricher
+from onramp.collector.plan import Reason, TrackingPlan
+
+TYPES = ("track", "identify", "page", "screen", "group", "alias")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=1)
+
+
+class RequestRejected(Exception):
+    """The request as a whole cannot be accepted: answered with ``status`` and a reason, nothing stored."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def body(self) -> dict:
+        return {"success": False, "code": self.code, "message": self.message}
+
+
+@dataclass
+class RequestContext:
+    """What the collector knows about the request, beyond its body."""
+
+    source: str  # name of the write key's source
+    received_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None  # the HTTP header, used when the message has no context.userAgent
+
+    def __post_init__(self):
+        self.received_us = to_us(self.received_at)
+
+
+@dataclass
+class Outcome:
+    accepted: list[list] = field(default_factory=list)  # stream rows (ROW_FIELDS order)
+    encoded: list[bytes] = field(default_factory=list)  # the same rows as JSON, for the stream entry
+    dead: list[dict] = field(default_factory=list)  # dead letters
+    identity: dict[str, str] = field(default_factory=dict)  # anonymousId -> userId
+    errors: list[dict] = field(default_factory=list)  # per-message reasons for the HTTP answer
+
+
+def replace_nul(value):
+    """The value with every U+0000 turned into U+FFFD: PostgreSQL text and jsonb cannot hold NUL."""
+    if type(value) is str:
+        return value.replace("\x00", "\ufffd")
+    if type(value) is dict:
+        return {replace_nul(k): replace_nul(v) for k, v in value.items()}
+    if type(value) is list:
+        return [replace_nul(v) for v in value]
+    return value
+
+
+def parse_time(value) -> datetime | None:
+    """An ISO-8601 timestamp (naive means UTC), or None when absent or unreadable."""
+    if type(value) is not str or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def to_us(value: datetime | None) -> int | None:
+    """Microseconds since the epoch (exact integer arithmetic)."""
+    return None if value is None else (value - EPOCH) // ONE_US
+
+
+def parse_us(value) -> int | None:
+    parsed = parse_time(value)
+    return None if parsed is None else (parsed - EPOCH) // ONE_US
+
+
+def _id(value) -> str | None:
+    kind = type(value)
+    if kind is str:
+        return value or None
+    if kind is int or kind is float:
+        return str(value)
+    return None
+
+
+def event_time_us(message: dict, batch_sent_us: int | None, received_us: int) -> tuple[int, int | None, int | None]:
+    """(corrected event time, original timestamp, sentAt) in epoch microseconds, Segment's rule:
+    ``timestamp = receivedAt - (sentAt - originalTimestamp)`` when the client says when it sent."""
+    original = parse_us(message.get("timestamp"))
+    if original is None:
+        original = parse_us(message.get("originalTimestamp"))
+    sent = parse_us(message.get("sentAt"))
+    if sent is None:
+        sent = batch_sent_us
+    if original is None:
+        return received_us, None, sent
+    if sent is None:
+        return original, original, None
+    return received_us - (sent - original), original, sent
+
+
+# A stream record is a list in this order (compact on the wire and in Redis; the loader zips it into columns).
+ROW_FIELDS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "group_id",
+              "previous_id", "ts_us", "original_ts_us", "sent_at_us", "received_at_us", "properties", "traits",
+              "context", "source", "schema_version", "is_planned", *ENRICHMENT_FIELDS)
+COL = {name: i for i, name in enumerate(ROW_FIELDS)}
+ROW_FORMAT = b"1"  # stream entry field "v": bump when ROW_FIELDS changes; the loader reads every version it knows
+
+
+def build_row(message: dict, kind: str, ctx: RequestContext, batch_sent_us: int | None, enricher,
+              message_id: str, schema_version: str, is_planned: bool) -> list:
+    """The stream record of one message (see :data:`ROW_FIELDS`).
+
+    Removes ``context.ip`` from ``message`` itself: the address never leaves the collector (PII), its geo does.
+    """
+    get = message.get
+    context = get("context")
+    if type(context) is not dict:
+        context = {}
+    ip = context.pop("ip", None)
+    if type(ip) is not str or not ip:
+        ip = ctx.ip
+    user_agent = context.get("userAgent")
+    if type(user_agent) is not str or not user_agent:
+        user_agent = ctx.user_agent
+    timestamp, original, sent = event_time_us(message, batch_sent_us, ctx.received_us)
+    event = get("event") if kind == "track" else None
+    if type(event) is not str:
+        event = None
+    name = get("name")
+    properties = get("properties")
+    traits = get("traits")
+    if kind == "identify" and type(traits) is not dict:
+        traits = context.get("traits")
+    row = [
+        message_id, kind, event or kind, event, name if type(name) is str else None,
+        _id(get("userId")), _id(get("anonymousId")), _id(get("groupId")), _id(get("previousId")),
+        timestamp, original, sent, ctx.received_us,
+        properties if type(properties) is dict else {}, traits if type(traits) is dict else {}, context,
+        ctx.source, schema_version, is_planned,
+    ]
+    row.extend(enricher.enrich(context, ip, user_agent))
+    return row
+
+
+def row_dict(row: list) -> dict:
+    return dict(zip(ROW_FIELDS, row, strict=True))
+
+
+_MIN_US = to_us(MIN_EVENT_TIME)
+_MAX_FUTURE_US = MAX_FUTURE // ONE_US
+
+
+def _time_reason(row: list, received_us: int) -> Reason | None:
+    ts = row[9]
+    if ts is None or _MIN_US <= ts <= received_us + _MAX_FUTURE_US:
+        return None
+    return Reason("timestamp.out_of_range", "$.timestamp",
+                  "event time (after sentAt clock-skew correction) is before 2000-01-01 or more than a day "
+                  "after it was received; check the device clock and the timestamp format")
+
+
+def process(messages: list, kind: str | None, ctx: RequestContext, plan: TrackingPlan, enricher: Enricher,
+            *, batch_sent_at: datetime | None = None, batch_context: dict | None = None,
+            max_event_bytes: int = 32 * 1024, body_bytes: int | None = None) -> Outcome:
+    """Sort the messages of one request into accepted records and dead letters.
+
+    ``kind`` is the call type of a single-message endpoint (it wins over the body's ``type``), or None for
+    ``/v1/batch`` where every message names its own. Raises :class:`RequestRejected` for a request that is
+    malformed as a whole (a message that is not an object, or one over the size limit).
+    """
+    out = Outcome()
+    batch_sent_us = to_us(batch_sent_at)
+    dumps = orjson.dumps
+    # no message can be over the limit when the whole body is not: then nothing needs measuring
+    measure = body_bytes is None or body_bytes > max_event_bytes
+
+    def check_size(index: int, message: dict) -> None:
+        size = len(dumps(message))
+        if size > max_event_bytes:
+            raise RequestRejected(413, "event_too_large",
+                                  f"message {index} is {size} bytes; the limit is {max_event_bytes} bytes per event")
+
+    for index, message in enumerate(messages):
+        if type(message) is not dict:
+            raise RequestRejected(400, "invalid_message",
+                                  f"message {index} is a JSON {type(message).__name__}, not an object")
+        if batch_context and isinstance(message.get("context"), dict | type(None)):
+            message = {**message, "context": {**batch_context, **(message.get("context") or {})}}
+        if kind is not None and message.get("type") != kind:
+            message = {**message, "type": kind}
+        message_id = message.get("messageId")
+        if not isinstance(message_id, str) or not message_id:
+            message_id = str(uuid.uuid4())
+            if "messageId" not in message:  # generated ids are not the sender's mistake
+                message = {**message, "messageId": message_id}
+        verdict = plan.check(message)
+        msg_type = message.get("type")
+        row = build_row(message, msg_type if msg_type in TYPES else "invalid", ctx, batch_sent_us, enricher,
+                        message_id, verdict.schema_version, verdict.planned)
+        reasons = list(verdict.reasons)
+        if verdict.ok:
+            time_reason = _time_reason(row, ctx.received_us)
+            if time_reason:
+                reasons.append(time_reason)
+        if not reasons:
+            encoded = dumps(row)
+            # the row holds what is kept of the message: only a row near the limit can come from a message over it
+            if measure and len(encoded) > max_event_bytes - 4096:
+                check_size(index, message)
+            out.accepted.append(row)
+            out.encoded.append(encoded)
+            if msg_type == "identify" and row[6] and row[5]:
+                out.identity[row[6]] = row[5]
+            elif msg_type == "alias" and row[8] and row[5]:
+                out.identity[row[8]] = row[5]
+            continue
+        if measure:
+            check_size(index, message)
+        reason_dicts = [r.as_dict() for r in reasons]
+        out.dead.append({
+            "message_id": message_id,
+            "record": row_dict(row),
+            "payload": message,  # as sent, less context.ip (build_record removed it)
+            "reasons": reason_dicts,
+            "schema_version": verdict.schema_version,
+            "request": {"source": ctx.source, "received_at_us": ctx.received_us, "sent_at_us": batch_sent_us},
+        })
+        out.errors.append({"index": index, "messageId": message_id, "reasons": reason_dicts})
+    return out

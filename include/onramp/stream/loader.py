@@ -1,0 +1,422 @@
+"""Stream loader: drain the events stream in micro-batches into the lake and ``raw.events``, exactly once.
+
+One micro-batch, in this order (each step idempotent, so a kill anywhere then a re-run is harmless):
+
+1. read entries through the consumer group: this consumer's own pending ones first (a re-run after a crash),
+   then ones idle too long in a dead consumer's name (``XAUTOCLAIM``), then new ones; a batch closes at
+   ``batch_events`` events, ``batch_seconds`` seconds, or when the stream has nothing more;
+2. repeats of a messageId inside the batch are dropped; the batch passes the GX gate ``raw_events``
+   (a failure quarantines it, records it, and raises: its entries stay pending and block the stream
+   until the suite or the data is fixed, then the next run replays them);
+3. one warehouse transaction: ADBC COPY into a temp table, ``INSERT ... ON CONFLICT (message_id) DO
+   NOTHING RETURNING message_id``, identity links, and the batch's row in ``ops.event_load_batches``;
+4. Parquet files of exactly the rows inserted, ``lake/raw/events/event_date=.../event_name=.../batch-<id>-N.parquet``
+   (late events land in their own event-time partition); the batch row is then marked ``lake_written``
+   (a batch committed but never marked is re-exported from the warehouse on the next run);
+5. ``XACK``, then the stream is trimmed below the oldest entry any group still needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import redis
+from redis.exceptions import ResponseError
+
+from onramp.collector.config import LoaderConfig
+from onramp.collector.ingest import ROW_FORMAT
+from onramp.settings import PROJECT_ROOT
+from onramp.stream import records
+from onramp.stream.keys import LOADER_GROUP, StreamKeys
+
+log = logging.getLogger("onramp.stream")
+SQL_DIR = PROJECT_ROOT / "sql" / "events"
+READ_COUNT = 500
+GATE_SUITE = "raw_events"
+GATE_COLUMNS = ("message_id", "type", "event_name", "event_at", "event_date", "received_at", "source",
+                "schema_version", "user_id", "anonymous_id")
+
+
+class StreamFormatError(RuntimeError):
+    """A stream entry was written in a row format this loader does not know."""
+
+
+def sql(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def default_consumer() -> str:
+    """Stable per host, so a restarted loader finds its own pending entries at once."""
+    from onramp.settings import get_settings
+
+    return get_settings().stream_consumer or f"loader-{socket.gethostname()}"
+
+
+def lake_events_dir(lake_dir: Path) -> Path:
+    return Path(lake_dir) / "raw" / "events"
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    entries: int
+    events: int
+    loaded: int
+    duplicates: int
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PreparedBatch:
+    batch_id: str
+    ids: list[bytes]  # stream entry ids, acknowledged once published
+    first: str
+    last: str
+    events: int  # events in the entries, repeats included
+    table: pa.Table | None  # distinct events, gated; None when the entries held none
+
+
+@dataclass
+class DrainReport:
+    batches: int = 0
+    entries: int = 0
+    events: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    recovered_batches: int = 0
+    seconds: float = 0.0
+
+    def add(self, batch: BatchReport) -> None:
+        self.batches += 1
+        self.entries += batch.entries
+        self.events += batch.events
+        self.loaded += batch.loaded
+        self.duplicates += batch.duplicates
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+    """Create the consumer group from the stream's first entry (nothing written before it is skipped)."""
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def trim(client: redis.Redis, stream: str) -> None:
+    """Drop entries every consumer group has acknowledged (approximate MINID: never trims too much)."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except ResponseError:
+        return
+    if not groups:
+        return
+    keep_from = []
+    for group in groups:
+        if group["pending"]:
+            summary = client.xpending(stream, group["name"])
+            keep_from.append(summary["min"])
+        else:
+            keep_from.append(group["last-delivered-id"])
+    floor = min(keep_from, key=_id_key)
+    if isinstance(floor, bytes):
+        floor = floor.decode()
+    if floor and floor != "0-0":
+        client.xtrim(stream, minid=floor, approximate=True)
+
+
+def _id_key(entry_id) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class EventLoader:
+    """Drains ``<prefix>events`` into the lake and ``raw.events``; one instance per consumer."""
+
+    def __init__(self, *, redis_url: str, prefix: str, warehouse_url: str, lake_dir: Path,
+                 consumer: str | None = None, config: LoaderConfig | None = None, gate: bool = True,
+                 gate_stage: str = "events_stream_load", suite_dir: Path | None = None):
+        self.redis = redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5)
+        self.keys = StreamKeys(prefix)
+        self.warehouse_url = warehouse_url
+        self.lake_dir = Path(lake_dir)
+        self.consumer = consumer or default_consumer()
+        self.config = config or LoaderConfig.from_settings()
+        self.gate = gate
+        self.gate_stage = gate_stage
+        self.suite_dir = suite_dir  # default: expectations/ in the repo
+        self._own_pending_done = False
+        self._pending_cursor = "0"
+        self._claim_cursor = "0-0"
+        self._events_per_entry = 100.0  # what SDKs send per request; learned as entries are read
+        self._conn = None
+        self._sql = {name: sql(name) for name in ("insert_events", "upsert_identity_map", "record_batch",
+                                                  "mark_lake_written", "lake_pending_batches", "export_batch")}
+
+    # ------------------------------------------------------------------ connections
+
+    def _warehouse(self):
+        import adbc_driver_postgresql.dbapi as adbc
+
+        if self._conn is None:
+            self._conn = adbc.connect(self.warehouse_url)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+        self.redis.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, start: str, count: int, block_ms: int | None) -> list[tuple[bytes, dict]]:
+        reply = self.redis.xreadgroup(LOADER_GROUP, self.consumer, {self.keys.events: start}, count=count,
+                                      block=block_ms)
+        return reply[0][1] if reply else []
+
+    def _count(self, events_wanted: int) -> int:
+        """Entries to ask for so a read stays near the batch bound (entries carry 1-100+ events each)."""
+        return max(1, min(READ_COUNT, round(events_wanted / max(self._events_per_entry, 1.0))))
+
+    def _observe(self, entries: list[tuple[bytes, dict]]) -> int:
+        events = sum(int(f.get(b"n", 1)) for _, f in entries if f)
+        if entries:
+            self._events_per_entry = 0.7 * self._events_per_entry + 0.3 * (events / len(entries))
+        return events
+
+    def next_entries(self, wait: bool, reclaim: bool = True) -> list[tuple[bytes, dict]]:
+        """Up to one micro-batch of entries: own pending, then reclaimed (unless ``reclaim`` is off, as while
+        a batch of ours is in flight), then new ones."""
+        cfg = self.config
+        if not self._own_pending_done:
+            # replay what this consumer had in flight before anything else (reading from the last one seen)
+            pending = self._read(self._pending_cursor, self._count(cfg.batch_events), None)
+            if pending:
+                self._pending_cursor = pending[-1][0].decode()
+                self._observe(pending)
+                return pending
+            self._own_pending_done = True
+        claimed = []
+        if reclaim:
+            next_cursor, claimed, *_ = self.redis.xautoclaim(
+                self.keys.events, LOADER_GROUP, self.consumer, int(cfg.claim_idle_s * 1000),
+                start_id=self._claim_cursor, count=self._count(cfg.batch_events))
+            self._claim_cursor = next_cursor.decode() if isinstance(next_cursor, bytes) else next_cursor
+        if claimed:
+            log.info("reclaimed %d stream entries idle for over %.0fs", len(claimed), cfg.claim_idle_s)
+            self._observe(claimed)
+            return claimed
+        entries: list[tuple[bytes, dict]] = []
+        events = 0
+        deadline = time.monotonic() + cfg.batch_seconds
+        while events < cfg.batch_events:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            block = min(remaining_ms, 1000 if wait and not entries else 50)
+            got = self._read(">", self._count(cfg.batch_events - events), block)
+            if not got:
+                if entries or not wait:
+                    break
+                continue
+            entries.extend(got)
+            events += self._observe(got)
+        return entries
+
+    # ------------------------------------------------------------------ one batch
+
+    def load(self, entries: list[tuple[bytes, dict]]) -> BatchReport:
+        """Gate, publish to the warehouse, write the lake, acknowledge: one micro-batch."""
+        return self.publish(self.prepare(entries))
+
+    def prepare(self, entries: list[tuple[bytes, dict]]) -> PreparedBatch:
+        """Steps 1-2: decode, drop repeats, build the Arrow table, pass the gate (raises GateFailed)."""
+        ids = [eid for eid, _ in entries]
+        first, last = (i.decode() for i in (min(ids, key=_id_key), max(ids, key=_id_key)))
+        batch_id = f"{first}-{uuid.uuid4().hex[:8]}"
+        rows, stream_ids, seen, total = [], [], set(), 0
+        with records.no_gc():
+            for eid, fields in entries:
+                blob = fields.get(b"e") if fields else None
+                if blob is None:
+                    continue  # an entry trimmed away or not ours: nothing to load
+                if fields.get(b"v", ROW_FORMAT) != ROW_FORMAT:
+                    raise StreamFormatError(f"stream entry {eid.decode()} has row format {fields[b'v']!r}; this "
+                                            f"loader reads {ROW_FORMAT!r}: upgrade the loader before the collector")
+                stream_id = eid.decode()
+                for row in records.decode_rows(blob):
+                    total += 1
+                    message_id = row[0]
+                    if message_id in seen:
+                        continue
+                    seen.add(message_id)
+                    rows.append(row)
+                    stream_ids.append(stream_id)
+        table = None
+        if rows:
+            table = records.to_table(rows, stream_ids, batch_id)
+            if self.gate:
+                self._gate(table, batch_id)
+        return PreparedBatch(batch_id, ids, first, last, total, table)
+
+    def publish(self, batch: PreparedBatch) -> BatchReport:
+        """Steps 3-5: warehouse transaction, lake files of the rows inserted, XACK."""
+        report = BatchReport(batch.batch_id, len(batch.ids), batch.events, 0, 0)
+        table = batch.table
+        if table is not None:
+            inserted = self._publish(table, batch.batch_id, batch.first, batch.last, len(batch.ids), batch.events)
+            report.loaded = len(inserted)
+            if report.loaded:
+                fresh = table if report.loaded == table.num_rows else table.filter(
+                    pc.is_in(table["message_id"], value_set=inserted))
+                report.files = self._write_lake(fresh, batch.batch_id)
+            self._mark_lake_written(batch.batch_id, report.files)
+        report.duplicates = batch.events - report.loaded
+        self._ack(batch.ids)
+        return report
+
+    def _gate(self, table: pa.Table, batch_id: str) -> None:
+        from onramp.quality import gate
+
+        frame = table.select(list(GATE_COLUMNS)).to_pandas()
+        gate(frame, GATE_SUITE, batch_id, warehouse_url=self.warehouse_url, lake_dir=self.lake_dir,
+             stage=self.gate_stage, directory=self.suite_dir)
+
+    def _publish(self, table: pa.Table, batch_id: str, first: str, last: str, entries: int, events: int) -> pa.Array:
+        conn = self._warehouse()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("drop table if exists events_batch")
+                cur.adbc_ingest("events_batch", table, mode="create", temporary=True)
+                cur.execute(self._sql["insert_events"])
+                inserted = cur.fetch_arrow_table()["message_id"]
+                cur.execute(self._sql["upsert_identity_map"])
+                cur.execute(self._sql["record_batch"], (batch_id, self.keys.events, first, last, entries, events,
+                                                        len(inserted), events - len(inserted)))
+                cur.execute("drop table events_batch")
+            conn.commit()
+        except Exception:
+            try:
+                conn.rollback()
+            finally:
+                self.close_warehouse()
+            raise
+        return inserted.combine_chunks() if isinstance(inserted, pa.ChunkedArray) else inserted
+
+    def close_warehouse(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # a broken connection may fail to close; it is dropped either way
+                pass
+            self._conn = None
+
+    def _write_lake(self, table: pa.Table, batch_id: str) -> list[str]:
+        """Parquet partitioned by event date and name; same names on a re-run, so it overwrites."""
+        written: list[str] = []
+        ds.write_dataset(
+            table, lake_events_dir(self.lake_dir), format="parquet",
+            partitioning=ds.partitioning(pa.schema([("event_date", pa.date32()), ("event_name", pa.string())]),
+                                         flavor="hive"),
+            basename_template=f"batch-{batch_id}-{{i}}.parquet",
+            existing_data_behavior="overwrite_or_ignore",
+            file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
+            file_visitor=lambda f: written.append(f.path),
+            max_rows_per_group=1 << 20,
+        )
+        return written
+
+    def _mark_lake_written(self, batch_id: str, files: list[str]) -> None:
+        import psycopg
+        from psycopg.types.json import Jsonb
+
+        with psycopg.connect(self.warehouse_url) as conn:
+            conn.execute(self._sql["mark_lake_written"], {"batch_id": batch_id, "files": Jsonb(files)})
+
+    def recover_lake(self) -> int:
+        """Re-export batches committed to the warehouse whose lake files were never confirmed."""
+        import psycopg
+
+        with psycopg.connect(self.warehouse_url) as conn:
+            pending = [row[0] for row in conn.execute(self._sql["lake_pending_batches"])]
+        for batch_id in pending:
+            conn = self._warehouse()
+            with conn.cursor() as cur:
+                cur.execute(self._sql["export_batch"].replace("%(batch_id)s", "$1"), (batch_id,))
+                table = cur.fetch_arrow_table()
+            conn.commit()
+            files = self._write_lake(table.cast(records.SCHEMA), batch_id) if table.num_rows else []
+            self._mark_lake_written(batch_id, files)
+            log.info("re-exported batch %s to the lake (%d rows)", batch_id, table.num_rows)
+        return len(pending)
+
+    def _ack(self, ids: list[bytes]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for start in range(0, len(ids), 1000):
+            pipe.xack(self.keys.events, LOADER_GROUP, *ids[start:start + 1000])
+        pipe.execute()
+
+    # ------------------------------------------------------------------ the loop
+
+    def drain(self, *, follow: bool = False, max_seconds: float | None = None, max_batches: int | None = None,
+              should_stop=None) -> DrainReport:
+        """Load micro-batches until the stream is empty (or, with ``follow``, until stopped)."""
+        started = time.monotonic()
+        ensure_group(self.redis, self.keys.events, LOADER_GROUP)
+        report = DrainReport(recovered_batches=self.recover_lake())
+        last_trim = 0.0
+        # Two stages overlap: while the warehouse takes batch N (PostgreSQL works, the GIL is free), this thread
+        # reads, decodes and gates batch N+1. Batches still commit and acknowledge one at a time, in order.
+        publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+        in_flight: Future | None = None
+
+        def settle() -> None:
+            nonlocal in_flight
+            if in_flight is not None:
+                batch, in_flight = in_flight.result(), None
+                report.add(batch)
+                log.info("batch %s: %d entries, %d events, %d loaded, %d duplicates", batch.batch_id,
+                         batch.entries, batch.events, batch.loaded, batch.duplicates)
+
+        try:
+            while True:
+                if should_stop is not None and should_stop():
+                    break
+                if max_seconds is not None and time.monotonic() - started > max_seconds:
+                    break
+                if max_batches is not None and report.batches + (in_flight is not None) >= max_batches:
+                    break
+                entries = self.next_entries(wait=follow, reclaim=in_flight is None)
+                if not entries:
+                    settle()
+                    if self._claim_cursor != "0-0" or follow:
+                        continue
+                    break
+                prepared = self.prepare(entries)
+                settle()
+                in_flight = publisher.submit(self.publish, prepared)
+                if time.monotonic() - last_trim > 5:
+                    trim(self.redis, self.keys.events)
+                    last_trim = time.monotonic()
+            settle()
+        finally:
+            publisher.shutdown(wait=True)
+        trim(self.redis, self.keys.events)
+        report.seconds = round(time.monotonic() - started, 3)
+        return report

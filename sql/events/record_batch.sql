@@ -1,0 +1,4 @@
+-- The micro-batch's load state, committed with its rows.
+insert into ops.event_load_batches
+    (batch_id, stream, first_stream_id, last_stream_id, entries, events, loaded, duplicates)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
