@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from onramp.cdc.cli import app as cdc_app
+from onramp.cli_support import console, err, friendly
+from onramp.collector.cli import app as collector_app
 from onramp.settings import SettingsError, documented_settings, get_settings, redact
+from onramp.stream.cli import app as stream_app
 
 app = typer.Typer(help="Onramp: open data platform for personalized customer onboarding.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -20,37 +21,9 @@ airflow_app = typer.Typer(help="The local Airflow 3 runtime (api-server, schedul
                           no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(airflow_app, name="airflow")
-
-# Piped output (CI logs, `make demo | tee`) gets a wide console instead of rich's 80-column default.
-_WIDTH = None if sys.stdout.isatty() else 140
-console = Console(width=_WIDTH)
-err = Console(stderr=True, width=_WIDTH)
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from onramp.airflow_client import AirflowApiError
-    from onramp.airflow_runtime import AirflowRuntimeError
-    from onramp.migrations import MigrationError
-    from onramp.services import ServiceError
-
-    return (SettingsError, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError)
-
-
-def friendly(fn: Callable) -> Callable:
-    """Turn the errors a user can act on into one clear message and exit code 1, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except _known_errors() as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper
+app.add_typer(cdc_app, name="cdc")
+app.add_typer(collector_app, name="collector")
+app.add_typer(stream_app, name="stream")
 
 
 @app.command()
@@ -128,7 +101,8 @@ def simulate(
     rate: Annotated[float, typer.Option(min=0.1, help="events per second in --live mode")] = 20.0,
     duration: Annotated[float, typer.Option(min=0, help="seconds to run --live (0 = until Ctrl-C)")] = 0,
     max_events: Annotated[int, typer.Option(min=0, help="stop --live after this many events (0 = no limit)")] = 0,
-    sink: Annotated[str, typer.Option(help="where --live events go, e.g. file:events.jsonl")] = "",
+    sink: Annotated[str, typer.Option(
+        help="where --live events go: collector:[URL] (default, via the Segment SDK), file:events.jsonl, stdout:")] = "",
 ) -> None:
     """Build the source application database from hidden onboarding personas, or run it live."""
     from onramp import services, simulator
@@ -140,7 +114,7 @@ def simulate(
     migrations.migrate(settings.app_db_url, "app")
     seed = settings.sim_seed if seed is None else seed
     if live:
-        target = sink or f"file:{settings.home_path / 'events' / 'simulated.jsonl'}"
+        target = sink or f"collector:http://{settings.collector_host}:{settings.collector_port}"
         counts = simulator.run_live(
             settings.app_db_url, seed=seed, rate=rate, duration_s=duration or None,
             max_events=max_events or None, sink=simulator.make_sink(target),
@@ -198,11 +172,12 @@ def airflow_status() -> None:
 @app.command()
 @friendly
 def down() -> None:
-    """Stop everything Onramp started: Airflow, then the embedded services."""
+    """Stop everything Onramp started: the collector, Airflow, then the embedded services."""
     from onramp import airflow_runtime, services
+    from onramp.collector import runtime as collector_runtime
 
     settings = get_settings()
-    stopped = airflow_runtime.stop(settings) + services.down(settings)
+    stopped = collector_runtime.stop(settings) + airflow_runtime.stop(settings) + services.down(settings)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 

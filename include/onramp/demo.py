@@ -12,7 +12,8 @@ from rich.table import Table
 from onramp.settings import Settings, redact
 
 # One pipeline cycle, in order. Each issue that adds a stage adds its DAG here.
-PIPELINE_CYCLE: list[str] = ["platform_smoke"]
+PIPELINE_CYCLE: list[str] = ["platform_smoke", "cdc_app_db", "events_stream_load"]
+LIVE_RATE = 1_000  # events/s the demo's live simulation aims at
 
 
 @dataclass
@@ -45,6 +46,7 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
     """Run the whole demo; returns True when every stage succeeded."""
     from onramp import airflow_runtime, services, simulator
     from onramp.airflow_client import AirflowClient
+    from onramp.collector import runtime as collector_runtime
 
     console = console or Console()
     reports: list[StageReport] = []
@@ -64,6 +66,23 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
         with console.status("starting Airflow"):
             creds = airflow_runtime.start(settings)
         stage.detail = f"UI {creds.url}"
+
+    with _timed(reports, "collector + live events", console) as stage:
+        with console.status("starting the collector"):
+            address = collector_runtime.start(settings)
+        sink = simulator.collector_sink(address)
+        with console.status(f"sending {settings.sim_live_events:,} live changes and events to {address} (Segment SDK)"):
+            live = simulator.run_live(settings.app_db_url, seed=settings.sim_seed, rate=LIVE_RATE, duration_s=None,
+                                      max_events=settings.sim_live_events, sink=sink)
+        sdk = sink.stats()
+        stage.counts = {"events sent": sdk["sent"], "refused": sdk["errors"],
+                        **{k: v for k, v in live.items() if k in ("signups", "steps_completed", "upgrades", "deletions")}}
+        stage.detail = f"collector {address}"
+        if sdk["errors"]:
+            stage.detail = f"FAILED: the collector refused {sdk['errors']} events: {sdk['last_error']}"
+            console.print(f"[red]{stage.detail}[/]")
+        else:
+            console.print(f"{sdk['sent']:,} events accepted by {address}")
 
     client = AirflowClient(creds, log_folder=airflow_runtime.airflow_home(settings) / "logs")
     all_ok = True
@@ -122,7 +141,9 @@ def _print_summary(console: Console, settings: Settings, reports: list[StageRepo
     console.print(f"Airflow UI:  {creds.url}  (login {creds.username} / {creds.password})")
     console.print(f"App DB:      {redact(settings.app_db_url)}")
     console.print(f"Warehouse:   {redact(settings.warehouse_url)}")
+    console.print(f"Collector:   http://{settings.collector_host}:{settings.collector_port}  (Segment HTTP API; "
+                  "/metrics, /openapi.json)")
     console.print(f"Lake:        {settings.lake_path}")
     console.print(f"Logs:        {settings.home_path / 'airflow' / 'logs'}")
-    console.print("Airflow keeps running so you can look around; `make down` stops everything.")
+    console.print("Airflow and the collector keep running so you can look around; `make down` stops everything.")
     console.print("[bold green]demo succeeded[/]" if ok else "[bold red]demo failed: see the failing task's log above[/]")

@@ -48,7 +48,11 @@ def demo_env(tmp_path, pg_admin_url):
         ONRAMP_AIRFLOW_DB=f"onramp_e2e_{tag}_airflow",
         ONRAMP_REDIS_PREFIX=f"onramp-e2e-{tag}:",
         ONRAMP_AIRFLOW_PORT=str(free_port()),
+        ONRAMP_COLLECTOR_PORT=str(free_port()),
         ONRAMP_SIM_USERS="500",
+        ONRAMP_SIM_LIVE_EVENTS="300",
+        ONRAMP_CDC_SCHEDULE="none",  # only the demo's own runs, so the counts below are the demo's
+        ONRAMP_STREAM_FALLBACK_CRON="0 0 1 1 *",
     )
     yield env, home
     subprocess.run([ONRAMP, "down"], env=env, capture_output=True, timeout=120)
@@ -69,7 +73,18 @@ def test_demo_runs_one_cycle_through_the_scheduler_and_down_leaves_nothing(demo_
         checks = dict(conn.execute("select check_name, ok from ops.platform_checks").fetchall())
     assert checks == {"app_db": True, "warehouse": True, "redis": True, "lake": True}
     with psycopg.connect(settings.app_db_url) as conn:
-        assert conn.execute("select count(*) from app.users").fetchone()[0] == 500
+        app_users = conn.execute("select count(*) from app.users").fetchone()[0]
+        signups = conn.execute("select count(*) from app.users where id > 500").fetchone()[0]
+    assert app_users >= 500 - 300 and signups > 0, "the live simulation signs users up (and deletes some)"
+    with psycopg.connect(settings.warehouse_url) as conn:
+        # CDC: the warehouse holds the source's users, live sign-ups and deletions included.
+        assert conn.execute("select count(*) from staging.users").fetchone()[0] == app_users
+        # Events: every event the SDK sent through the collector is in raw.events once, or a dead letter.
+        loaded = conn.execute("select count(*), count(distinct message_id) from raw.events").fetchone()
+        dead = conn.execute("select count(*) from ops.dead_letters").fetchone()[0]
+    assert loaded[0] == loaded[1] and loaded[0] + dead == 300, (loaded, dead)
+    for dag_id in ("platform_smoke", "cdc_app_db", "events_stream_load"):
+        assert f"dag {dag_id}" in output
 
     # The UI answers, and the login the demo printed works.
     ui = httpx.get(f"http://127.0.0.1:{env['ONRAMP_AIRFLOW_PORT']}/", timeout=10, follow_redirects=True)

@@ -11,6 +11,7 @@ import pytest
 
 from onramp.simulator import EventSink, FileSink, SinkError, StdoutSink, make_sink
 from onramp.simulator.live import _context, deterministic_uuid, iso
+from tests.conftest import free_port
 
 
 def test_file_sink_appends_json_lines(tmp_path: Path) -> None:
@@ -60,3 +61,10 @@ def test_context_carries_utm_campaign_only_for_paid_channels() -> None:
     assert context["campaign"] == {"source": "google", "medium": "cpc", "name": "brand_search"}
     assert "iPhone" in context["userAgent"] and context["page"]["url"].endswith("/x")
     assert "campaign" not in _context({**user, "signup_source": "organic"})
+
+
+def test_collector_sink_refuses_a_bad_url_and_an_absent_collector():
+    with pytest.raises(SinkError, match="not an http"):
+        make_sink("collector:ftp://127.0.0.1:8090")
+    with pytest.raises(SinkError, match="no collector answers at .*onramp collector serve"):
+        make_sink(f"collector:http://127.0.0.1:{free_port()}")

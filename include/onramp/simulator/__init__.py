@@ -6,6 +6,6 @@ a seed; ``run_live`` keeps it changing and emits matching Segment events to an `
 
 from onramp.simulator.batch import simulate_batch
 from onramp.simulator.live import run_live
-from onramp.simulator.sinks import EventSink, FileSink, SinkError, StdoutSink, make_sink
+from onramp.simulator.sinks import EventSink, FileSink, SinkError, StdoutSink, collector_sink, make_sink
 
-__all__ = ["EventSink", "FileSink", "SinkError", "StdoutSink", "make_sink", "run_live", "simulate_batch"]
+__all__ = ["EventSink", "FileSink", "SinkError", "StdoutSink", "collector_sink", "make_sink", "run_live", "simulate_batch"]

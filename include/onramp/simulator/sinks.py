@@ -60,15 +60,40 @@ class StdoutSink:
 
 
 def make_sink(spec: str) -> EventSink:
-    """Build a sink from ``file:/path/events.jsonl``, a bare ``*.jsonl`` path, or ``stdout:``/``-``."""
+    """Build a sink from ``collector:http://host:port`` (the Segment SDK, through the collector),
+    ``file:/path/events.jsonl``, a bare ``*.jsonl`` path, or ``stdout:``/``-``."""
     spec = spec.strip()
     if spec in ("-", "stdout:", "stdout"):
         return StdoutSink()
     scheme, sep, rest = spec.partition(":")
+    if scheme == "collector":
+        return collector_sink(rest)
     if sep and scheme == "file" and rest:
         return FileSink(Path(rest.removeprefix("//")).expanduser())
     if spec.endswith((".jsonl", ".ndjson", ".json")) and (not sep or len(scheme) == 1):
         return FileSink(Path(spec).expanduser())  # plain path (a one-letter "scheme" is a Windows drive)
     raise SinkError(
-        f"unknown event sink {spec!r}; use file:/path/events.jsonl, a path ending in .jsonl, or stdout:"
+        f"unknown event sink {spec!r}; use collector:http://127.0.0.1:8090, file:/path/events.jsonl, "
+        "a path ending in .jsonl, or stdout:"
     )
+
+
+def collector_sink(url: str = "") -> EventSink:
+    """The official Segment SDK posting to the collector at ``url`` (default: the configured one) with the
+    first configured write key (the public demo key when none is configured)."""
+    from onramp.collector.config import load_write_keys
+    from onramp.collector.sdk_sink import SegmentSdkSink
+    from onramp.settings import get_settings
+
+    settings = get_settings()
+    url = url or f"http://{settings.collector_host}:{settings.collector_port}"
+    if not url.startswith(("http://", "https://")):
+        raise SinkError(f"collector sink {url!r} is not an http(s):// URL; use e.g. collector:http://127.0.0.1:8090")
+    import httpx
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise SinkError(f"no collector answers at {url} ({exc}); start it with `onramp collector serve`, "
+                        "or send to a file with --sink file:events.jsonl") from None
+    return SegmentSdkSink(url, next(iter(load_write_keys(settings))))
