@@ -31,7 +31,7 @@ AIRFLOW_SERVICES = (
 )
 REQUIRED_SERVICES = ("postgres", "redis", *AIRFLOW_SERVICES)
 ONRAMP_SERVICES = {"collector": ("onramp collector", 8088), "personalization-api": ("onramp api", 8089)}
-PROJECT_DIRS = ("dags", "plugins", "include", "sql", "expectations")
+PROJECT_DIRS = ("dags", "plugins", "include", "sql", "expectations", "config", "tracking_plan")
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, ${VAR:+alt}; `$$` is a literal `$`.
 INTERPOLATION = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
