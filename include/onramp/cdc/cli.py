@@ -41,6 +41,7 @@ def _human_bytes(value) -> str:
     return str(value)
 
 
+LakeDir = Annotated[Path | None, typer.Option("--lake-dir", help="lake root (default: ONRAMP_LAKE_DIR)")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="sources file (default: ONRAMP_CDC_CONFIG or config/cdc_sources.yaml)")]
 SourceUrl = Annotated[str | None, typer.Option(help="source database URL (default: the source's connection)")]
 WarehouseUrl = Annotated[str | None, typer.Option(help="warehouse URL (default: the onramp_warehouse connection)")]
@@ -75,7 +76,7 @@ def status(config_path: ConfigOption = None, warehouse_url: WarehouseUrl = None)
 
 
 def _run(tables: list[str] | None, resnapshot: bool, source_url: str | None, warehouse_url: str | None,
-         run_id: str | None, as_json: bool, config_path: Path | None) -> None:
+         run_id: str | None, as_json: bool, config_path: Path | None, lake_dir: Path | None) -> None:
     from onramp.cdc.errors import CdcError
     from onramp.cdc.pipeline import Context, run_table
     from onramp.quality import GateFailed
@@ -84,7 +85,7 @@ def _run(tables: list[str] | None, resnapshot: bool, source_url: str | None, war
     config = _config(config_path)
     selected = [config.find(ref) for ref in tables] if tables else config.tables
     run_id = run_id or f"cli__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}"
-    lake = get_settings().lake_path
+    lake = lake_dir or get_settings().lake_path
     results, failures = [], []
     for table in selected:
         source, warehouse = _urls(config, table, source_url, warehouse_url)
@@ -117,9 +118,10 @@ def run(
     run_id: Annotated[str | None, typer.Option(help="run label (names the lake files)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
     config_path: ConfigOption = None,
+    lake_dir: LakeDir = None,
 ) -> None:
     """Run one CDC cycle (extract → gate → apply) outside Airflow; other tables go on when one fails."""
-    _run(table, resnapshot, source_url, warehouse_url, run_id, as_json, config_path)
+    _run(table, resnapshot, source_url, warehouse_url, run_id, as_json, config_path, lake_dir)
 
 
 @app.command("resnapshot")
@@ -129,9 +131,10 @@ def resnapshot_cmd(
     source_url: SourceUrl = None,
     warehouse_url: WarehouseUrl = None,
     config_path: ConfigOption = None,
+    lake_dir: LakeDir = None,
 ) -> None:
     """Rebuild one table from a fresh snapshot (lost or invalidated slot, incompatible type change, backfill)."""
-    _run([table], True, source_url, warehouse_url, None, False, config_path)
+    _run([table], True, source_url, warehouse_url, None, False, config_path, lake_dir)
 
 
 @app.command("drop-slot")

@@ -54,7 +54,8 @@ def test_lost_slot_stops_the_table_and_resnapshot_recovers_deletes_too(cdc, warm
         cdc.run("things")
 
     cli = CliRunner().invoke(app, ["resnapshot", "things", "--config", str(cdc.config_file),
-                                   "--source-url", cdc.source_url, "--warehouse-url", cdc.warehouse_url])
+                                   "--source-url", cdc.source_url, "--warehouse-url", cdc.warehouse_url,
+                                   "--lake-dir", str(cdc.lake)])
     assert cli.exit_code == 0, cli.output
     assert equal(cdc)
     cdc.source_sql("update things set v = 'after' where id = 500")

@@ -87,7 +87,7 @@ def test_incompatible_type_change_blocks_that_table_only_until_resnapshot(cdc, w
 
     # The command line runs every table: the blocked one fails with the same advice, the other goes on.
     cli = CliRunner().invoke(app, ["run", "--config", str(cdc.config_file), "--source-url", cdc.source_url,
-                                   "--warehouse-url", cdc.warehouse_url])
+                                   "--warehouse-url", cdc.warehouse_url, "--lake-dir", str(cdc.lake)])
     assert cli.exit_code == 1
     assert "public.accounts failed" in cli.output and "Traceback" not in cli.output
     assert same(cdc, "events", ["id", "qty", "note"])
