@@ -30,19 +30,20 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except OSError:
         return False
-    try:  # a zombie still answers kill(0); treat it as gone
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    try:  # a zombie still answers kill(0); treat it as gone (the state follows the parenthesised command name)
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return True
 
 
 def group_members(pgid: int) -> list[int]:
+    """Live processes of a process group (zombies, which only wait to be reaped, do not count)."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.getpgid(int(entry.name)) == pgid:
+            if os.getpgid(int(entry.name)) == pgid and alive(int(entry.name)):
                 members.append(int(entry.name))
         except OSError:
             continue
