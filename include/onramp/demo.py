@@ -93,6 +93,8 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
                     result = client.run_and_wait(dag_id)
                 stage.counts = {"tasks": len(result.tasks),
                                 "succeeded": sum(t.state == "success" for t in result.tasks)}
+                if skipped := sum(t.state == "skipped" for t in result.tasks):
+                    stage.counts["skipped (nothing new)"] = skipped
                 if result.state != "success":
                     all_ok = False
                     lines = [f"FAILED: run {result.run_id} ended {result.state}"]
