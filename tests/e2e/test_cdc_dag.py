@@ -1,20 +1,16 @@
 """cdc_app_db through a real Airflow scheduler: snapshot run, then an incremental run with one table backfilled.
 
-Isolated like the demo test: its own ONRAMP_HOME, databases, ports and CDC sources file (two tables
-of its own in a database of its own on the logical-decoding app server), all removed afterwards.
+Runs on the shared e2e stack (tests/e2e/conftest.py): two tables of its own in a source database of
+its own on the logical-decoding app server, declared in the stack's CDC sources file.
 """
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import psycopg
 import pytest
-import yaml
 
-from onramp.settings import load_settings
-from tests.conftest import drop_database, free_port
+from tests.e2e.conftest import airflow_log_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -30,61 +26,11 @@ def checksum(url: str, table: str, columns: list[str]) -> tuple:
                             f" from {table}").fetchone()
 
 
-@pytest.fixture
-def cdc_airflow(tmp_path, monkeypatch, pg_admin_url, settings):
-    from onramp import airflow_runtime, services
-
-    tag = uuid.uuid4().hex[:8]
-    source = f"e2e{tag}"
-    env = {
-        "ONRAMP_HOME": str(tmp_path / "home"),
-        "ONRAMP_APP_DB": f"onramp_e2e_{tag}_app",
-        "ONRAMP_WAREHOUSE_DB": f"onramp_e2e_{tag}_warehouse",
-        "ONRAMP_AIRFLOW_DB": f"onramp_e2e_{tag}_airflow",
-        "ONRAMP_REDIS_PREFIX": f"onramp-e2e-{tag}:",
-        "ONRAMP_AIRFLOW_PORT": str(free_port()),
-        "ONRAMP_APP_PG_URL": settings.app_pg_url,
-        "ONRAMP_CDC_CONFIG": str(tmp_path / "cdc_sources.yaml"),
-        "ONRAMP_CDC_SCHEDULE": "none",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    (tmp_path / "cdc_sources.yaml").write_text(yaml.safe_dump({"version": 1, "sources": {source: {
-        "conn_id": "onramp_app_db",
-        "tables": {"shop.customers": {"primary_key": ["id"], "pii": ["email"]}, "shop.orders": {"primary_key": ["id"]}},
-    }}}))
-    isolated = load_settings({k: v for k, v in env.items() if k.startswith("ONRAMP_")})
-    services.ensure_databases(isolated)
-    from onramp.migrations import migrate
-
-    migrate(isolated.warehouse_url, "warehouse")
-    with psycopg.connect(isolated.app_db_url, autocommit=True) as conn:
-        conn.execute("create schema shop")
-        conn.execute("create table shop.customers (id int primary key, email text not null, plan text, attrs jsonb,"
-                     " signed_up_at timestamptz)")
-        conn.execute("create table shop.orders (id int primary key, customer_id int, amount numeric(10,2), status text)")
-        conn.execute("insert into shop.customers select g, 'c' || g || '@example.com', 'free', '{\"n\": 1}', now()"
-                     " from generate_series(1, 300) g")
-        conn.execute("insert into shop.orders select g, g % 300 + 1, g * 2.5, 'open' from generate_series(1, 900) g")
-    try:
-        airflow_runtime.migrate_metadata(isolated)
-        login = airflow_runtime.start(isolated)
-        yield isolated, login, source
-    finally:
-        airflow_runtime.stop(isolated)
-        from tests.integration.cdc.conftest import drop_source_database
-
-        drop_source_database(isolated.app_pg_url, isolated.app_db)
-        for name in (isolated.warehouse_db, isolated.airflow_db):
-            drop_database(pg_admin_url, name)
-
-
-def test_cdc_dag_snapshot_then_changes_and_a_backfill_through_the_scheduler(cdc_airflow):
+def test_cdc_dag_snapshot_then_changes_and_a_backfill_through_the_scheduler(stack):
     from onramp.airflow_client import AirflowClient
-    from onramp.airflow_runtime import airflow_home
 
-    settings, login, source = cdc_airflow
-    client = AirflowClient(login, log_folder=airflow_home(settings) / "logs")
+    settings, login, source = stack.settings, stack.login, stack.cdc_source
+    client = AirflowClient(login, log_folder=airflow_log_folder(stack))
     try:
         first = client.run_and_wait("cdc_app_db", timeout=300)
         assert first.state == "success", [(t.task_id, t.map_index, t.state, t.log_path) for t in first.tasks]

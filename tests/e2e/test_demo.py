@@ -39,8 +39,9 @@ def _our_processes(home: Path) -> list[str]:
 def demo_env(tmp_path, pg_admin_url):
     tag = uuid.uuid4().hex[:8]
     home = tmp_path / "home"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ONRAMP_") or k in ("ONRAMP_PG_URL", "ONRAMP_REDIS_URL")}
     env = dict(
-        os.environ,
+        inherited,
         ONRAMP_HOME=str(home),
         ONRAMP_APP_PG_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",  # embedded, logical
         ONRAMP_APP_DB=f"onramp_e2e_{tag}_app",

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,46 +19,21 @@ import psycopg
 import pytest
 import redis
 
-from onramp.settings import load_settings
-from tests.conftest import drop_database, free_port
+from tests.conftest import free_port
+from tests.e2e.conftest import WRITE_KEY
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
-WRITE_KEY = "e2e-write-key"
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
           "Safari/537.36")
 
 
 @pytest.fixture
-def stack(tmp_path, pg_admin_url, monkeypatch):
-    """Airflow (4 processes) + a collector process, on this test's own databases, Redis prefix and ports."""
-    from onramp import airflow_runtime, services
-    from onramp.migrations import migrate
-
-    tag = uuid.uuid4().hex[:8]
-    env = {
-        "ONRAMP_HOME": str(tmp_path / "home"),
-        "ONRAMP_WAREHOUSE_DB": f"onramp_e2e_{tag}_warehouse",
-        "ONRAMP_AIRFLOW_DB": f"onramp_e2e_{tag}_airflow",
-        "ONRAMP_REDIS_PREFIX": f"onramp-e2e-{tag}:",
-        "ONRAMP_AIRFLOW_PORT": str(free_port()),
-        "ONRAMP_AIRFLOW_PARALLELISM": "2",
-        "ONRAMP_COLLECTOR_WRITE_KEYS": f"{WRITE_KEY}=e2e-app",
-        "ONRAMP_STREAM_BATCH_SECONDS": "1",
-        "ONRAMP_STREAM_FALLBACK_CRON": "0 0 1 1 *",  # only the AssetWatcher may wake the DAG during the test
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)  # Airflow's processes inherit them (airflow_env copies os.environ)
-    settings = load_settings({k: v for k, v in os.environ.items() if k.startswith("ONRAMP_")})
-    services.ensure_databases(settings, [settings.warehouse_db, settings.airflow_db])
-    migrate(settings.warehouse_url, "warehouse")
-    airflow_runtime.migrate_metadata(settings)
-    login = airflow_runtime.start(settings)
+def collector(stack, tmp_path) -> Iterator[str]:
+    """A real collector process (the `onramp collector serve` command) on the shared stack's settings."""
     port = free_port()
-    collector = subprocess.Popen(
-        [sys.executable, "-m", "onramp.collector.cli", "serve", "--port", str(port)],
-        env=dict(os.environ, PYTHONPATH=str(REPO / "include")), stdout=open(tmp_path / "collector.log", "wb"),
-        stderr=subprocess.STDOUT)
+    process = subprocess.Popen([str(Path(sys.executable).with_name("onramp")), "collector", "serve", "--port", str(port)],
+                               env=dict(os.environ), stdout=open(tmp_path / "collector.log", "wb"),
+                               stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -66,19 +42,13 @@ def stack(tmp_path, pg_admin_url, monkeypatch):
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, (tmp_path / "collector.log").read_text()[-2000:]
+            assert process.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "collector.log").read_text()[-2000:]
             time.sleep(0.2)
-        yield settings, login, f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
-        collector.send_signal(signal.SIGTERM)
-        collector.wait(timeout=30)
-        airflow_runtime.stop(settings)
-        client = redis.Redis.from_url(settings.redis_url)
-        keys = list(client.scan_iter(match=f"{settings.redis_prefix}*"))
-        if keys:
-            client.delete(*keys)
-        for name in (settings.warehouse_db, settings.airflow_db):
-            drop_database(pg_admin_url, name)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 def _events(run: str) -> tuple[list[dict], list[dict]]:
@@ -105,11 +75,11 @@ def _events(run: str) -> tuple[list[dict], list[dict]]:
     return valid, invalid
 
 
-def test_sdk_events_land_once_enriched_and_invalid_ones_in_dead_letters(stack):
+def test_sdk_events_land_once_enriched_and_invalid_ones_in_dead_letters(stack, collector):
     from onramp.airflow_client import AirflowClient
     from onramp.collector.sdk_sink import SegmentSdkSink
 
-    settings, login, collector_url = stack
+    settings, login, collector_url = stack.settings, stack.login, collector
     valid, invalid = _events(uuid.uuid4().hex[:6])
     sink = SegmentSdkSink(collector_url, WRITE_KEY)
     for event in valid + invalid:
