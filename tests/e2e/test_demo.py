@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
 
 from onramp.settings import load_settings
 from tests.conftest import drop_database, free_port
@@ -36,7 +37,7 @@ def _our_processes(home: Path) -> list[str]:
 
 
 @pytest.fixture
-def demo_env(tmp_path, pg_admin_url):
+def demo_env(tmp_path, pg_admin_url, settings):
     tag = uuid.uuid4().hex[:8]
     home = tmp_path / "home"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("ONRAMP_") or k in ("ONRAMP_PG_URL", "ONRAMP_REDIS_URL")}
@@ -59,6 +60,11 @@ def demo_env(tmp_path, pg_admin_url):
     subprocess.run([ONRAMP, "down"], env=env, capture_output=True, timeout=120)
     for key in ("ONRAMP_WAREHOUSE_DB", "ONRAMP_AIRFLOW_DB"):
         drop_database(pg_admin_url, env[key])
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = list(client.scan_iter(match=f"{env['ONRAMP_REDIS_PREFIX']}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def test_demo_runs_one_cycle_through_the_scheduler_and_down_leaves_nothing(demo_env):
