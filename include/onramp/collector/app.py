@@ -308,7 +308,7 @@ class Collector:
         return Response(self.openapi, media_type="application/json")
 
 
-def create_app(config: CollectorConfig | None = None) -> Starlette:
+def create_app(config: CollectorConfig | None = None) -> CollectorApp:
     """The ASGI app (uvicorn: ``onramp.collector.app:create_app --factory``)."""
     collector = Collector(config or CollectorConfig.from_settings())
 
@@ -332,4 +332,30 @@ def create_app(config: CollectorConfig | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector
-    return app
+    return CollectorApp(app, collector)
+
+
+class CollectorApp:
+    """``POST /v1/<call>`` straight to the collector; everything else (lifespan, 405s, /health) through Starlette.
+
+    The tracking calls are nearly all of the traffic: skipping Starlette's middleware stack and router for
+    them saves a measurable share of each request's CPU. Answers are the same either way.
+    """
+
+    def __init__(self, app: Starlette, collector: Collector):
+        self.app, self.collector = app, collector
+
+    @property
+    def state(self):
+        return self.app.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            kind = path[4:]
+            if path.startswith("/v1/") and kind and "/" not in kind:
+                scope["path_params"] = {"kind": kind}
+                response = await self.collector.handle(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

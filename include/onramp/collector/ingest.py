@@ -86,7 +86,33 @@ def to_us(value: datetime | None) -> int | None:
     return None if value is None else (value - EPOCH) // ONE_US
 
 
+_SECONDS: dict[str, int | None] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch seconds (None: not a time)
+_SECONDS_MAX = 100_000
+
+
+def _seconds(prefix: str) -> int | None:
+    if prefix not in _SECONDS:
+        parsed = parse_time(prefix)
+        if len(_SECONDS) >= _SECONDS_MAX:
+            _SECONDS.clear()
+        _SECONDS[prefix] = None if parsed is None else (parsed - EPOCH) // timedelta(seconds=1)
+    return _SECONDS[prefix]
+
+
 def parse_us(value) -> int | None:
+    """Epoch microseconds of an ISO-8601 timestamp, or None; ``...SS.fffZ`` / ``...SS.ffffffZ`` / ``...SSZ``
+    (what SDKs send) take a fast path that parses each distinct second once."""
+    if type(value) is not str:
+        return None
+    size = len(value)
+    if (size == 24 or size == 27 or size == 20) and value[-1] == "Z" and value[10] == "T" and value[16] == ":":
+        base = _seconds(value[:19])
+        if base is not None:
+            if size == 20:
+                return base * 1_000_000
+            fraction = value[20:-1]
+            if value[19] == "." and fraction.isascii() and fraction.isdigit():
+                return base * 1_000_000 + int(fraction) * (1000 if size == 24 else 1)
     parsed = parse_time(value)
     return None if parsed is None else (parsed - EPOCH) // ONE_US
 
@@ -215,11 +241,11 @@ def process(messages: list, kind: str | None, ctx: RequestContext, plan: Trackin
         msg_type = message.get("type")
         row = build_row(message, msg_type if msg_type in TYPES else "invalid", ctx, batch_sent_us, enricher,
                         message_id, verdict.schema_version, verdict.planned)
-        reasons = list(verdict.reasons)
         if verdict.ok:
             time_reason = _time_reason(row, ctx.received_us)
-            if time_reason:
-                reasons.append(time_reason)
+            reasons = [time_reason] if time_reason else None
+        else:
+            reasons = list(verdict.reasons)
         if not reasons:
             encoded = dumps(row)
             # the row holds what is kept of the message: only a row near the limit can come from a message over it

@@ -103,6 +103,10 @@ class TrackingPlan:
             version, path = _latest(folder)
             combined = {"allOf": [self.envelope, _load(path)]}
             self.events[folder.name] = (f"{folder.name}/v{version}", combined, self._compile(combined, path))
+        # verdicts are immutable: the passing ones are built once, not per message
+        self._passed = {version: Verdict(True, version, True) for version, _, _ in self.events.values()}
+        self._passed[self.envelope_version] = Verdict(True, self.envelope_version, True)
+        self._passed_unplanned = Verdict(True, self.envelope_version, False)
 
     @staticmethod
     def _compile(schema: dict, path: Path):
@@ -133,12 +137,12 @@ class TrackingPlan:
         if validator.is_valid(message):
             if event is not None and planned_entry is None:
                 if self.unknown_events == "accept":
-                    return Verdict(True, version, False)
+                    return self._passed_unplanned
                 return Verdict(False, version, False, (Reason(
                     "unknown_event", "$.event",
                     f"event {event!r} is not in the tracking plan; add tracking_plan/events/{_safe(event)}/v1.json "
                     "or set ONRAMP_COLLECTOR_UNKNOWN_EVENTS=accept"),))
-            return Verdict(True, version, True)
+            return self._passed[version]
         return Verdict(False, version, planned_entry is not None or event is None, self._reasons(schema, validator, message))
 
     def _reasons(self, schema: dict, validator, message: dict) -> tuple[Reason, ...]:

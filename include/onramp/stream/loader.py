@@ -8,8 +8,9 @@ One micro-batch, in this order (each step idempotent, so a kill anywhere then a 
 2. repeats of a messageId inside the batch are dropped; the batch passes the GX gate ``raw_events``
    (a failure quarantines it, records it, and raises: its entries stay pending and block the stream
    until the suite or the data is fixed, then the next run replays them);
-3. one warehouse transaction: ADBC COPY into a temp table, ``INSERT ... ON CONFLICT (message_id) DO
-   NOTHING RETURNING message_id``, identity links, and the batch's row in ``ops.event_load_batches``;
+3. one warehouse transaction: lock ``raw.events`` against other writers, look up which of the batch's
+   messageIds are there already (duplicates), binary ``COPY`` (ADBC) of the rest straight into ``raw.events``,
+   identity links, and the batch's row in ``ops.event_load_batches``;
 4. Parquet files of exactly the rows inserted, ``lake/raw/events/event_date=.../event_name=.../batch-<id>-N.parquet``
    (late events land in their own event-time partition); the batch row is then marked ``lake_written``
    (a batch committed but never marked is re-exported from the warehouse on the next run);
@@ -163,8 +164,10 @@ class EventLoader:
         self._claim_cursor = "0-0"
         self._events_per_entry = 100.0  # what SDKs send per request; learned as entries are read
         self._conn = None
-        self._sql = {name: sql(name) for name in ("insert_events", "upsert_identity_map", "record_batch",
-                                                  "mark_lake_written", "lake_pending_batches", "export_batch")}
+        self._sql = {name: sql(name) for name in ("lock_events", "existing_events",
+                                                  "upsert_identity_map", "record_batch", "mark_lake_written",
+                                                  "lake_pending_batches", "export_batch")}
+        self._pg = None  # psycopg connection of the publishing thread
 
     # ------------------------------------------------------------------ connections
 
@@ -175,7 +178,15 @@ class EventLoader:
             self._conn = adbc.connect(self.warehouse_url)
         return self._conn
 
+    def _publisher(self):
+        import psycopg
+
+        if self._pg is None or self._pg.closed:
+            self._pg = psycopg.connect(self.warehouse_url)
+        return self._pg
+
     def close(self) -> None:
+        self.close_warehouse()
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -299,33 +310,50 @@ class EventLoader:
              stage=self.gate_stage, directory=self.suite_dir)
 
     def _publish(self, table: pa.Table, batch_id: str, first: str, last: str, entries: int, events: int) -> pa.Array:
+        """One transaction: lock, drop the messageIds already loaded, COPY the rest, link identities, record.
+
+        Binary COPY straight into ``raw.events`` skips a temp table of the whole batch and ``INSERT ... ON
+        CONFLICT``'s speculative insertion (measured here: ~1.2 s instead of ~1.6 s per 50k events); the
+        lock makes "not loaded yet" hold until commit, so a redelivered event is still inserted exactly once.
+        """
         conn = self._warehouse()
         try:
             with conn.cursor() as cur:
-                cur.execute("drop table if exists events_batch")
-                cur.adbc_ingest("events_batch", table, mode="create", temporary=True)
-                cur.execute(self._sql["insert_events"])
-                inserted = cur.fetch_arrow_table()["message_id"]
-                cur.execute(self._sql["upsert_identity_map"])
+                cur.execute(self._sql["lock_events"])
+                cur.execute("drop table if exists event_ids")
+                cur.adbc_ingest("event_ids", table.select(["message_id"]), mode="create", temporary=True)
+                cur.execute(self._sql["existing_events"])
+                existing = cur.fetch_arrow_table()["message_id"]
+                cur.execute("drop table event_ids")
+                fresh = table
+                if len(existing):
+                    fresh = table.filter(pc.invert(pc.is_in(table["message_id"], value_set=existing)))
+                if fresh.num_rows:
+                    cur.adbc_ingest("events", records.for_copy(fresh), mode="append", db_schema_name="raw")
+                    cur.execute(self._sql["upsert_identity_map"], (batch_id,))
                 cur.execute(self._sql["record_batch"], (batch_id, self.keys.events, first, last, entries, events,
-                                                        len(inserted), events - len(inserted)))
-                cur.execute("drop table events_batch")
+                                                        fresh.num_rows, events - fresh.num_rows))
             conn.commit()
         except Exception:
             try:
                 conn.rollback()
+            except Exception:  # a broken connection cannot roll back; closing it does
+                pass
             finally:
                 self.close_warehouse()
             raise
+        inserted = fresh["message_id"]
         return inserted.combine_chunks() if isinstance(inserted, pa.ChunkedArray) else inserted
 
     def close_warehouse(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # a broken connection may fail to close; it is dropped either way
-                pass
-            self._conn = None
+        for name in ("_conn", "_pg"):
+            conn = getattr(self, name)
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # a broken connection may fail to close; it is dropped either way
+                    pass
+                setattr(self, name, None)
 
     def _write_lake(self, table: pa.Table, batch_id: str) -> list[str]:
         """Parquet partitioned by event date and name; same names on a re-run, so it overwrites."""
@@ -343,11 +371,15 @@ class EventLoader:
         return written
 
     def _mark_lake_written(self, batch_id: str, files: list[str]) -> None:
-        import psycopg
         from psycopg.types.json import Jsonb
 
-        with psycopg.connect(self.warehouse_url) as conn:
+        conn = self._publisher()
+        try:
             conn.execute(self._sql["mark_lake_written"], {"batch_id": batch_id, "files": Jsonb(files)})
+            conn.commit()
+        except Exception:
+            self.close_warehouse()
+            raise
 
     def recover_lake(self) -> int:
         """Re-export batches committed to the warehouse whose lake files were never confirmed."""

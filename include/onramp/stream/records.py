@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
 from onramp.collector.ingest import COL, ROW_FIELDS
@@ -91,3 +92,17 @@ def _to_table(rows: list, stream_ids: list[str], batch_id: str) -> pa.Table:
     columns["stream_id"] = pa.array(stream_ids, pa.string())
     columns["load_batch_id"] = pa.array([batch_id] * len(rows), pa.string())
     return pa.table([columns[f.name] for f in SCHEMA], schema=SCHEMA)
+
+
+_JSONB_VERSION = pa.scalar(b"\x01")
+_NOTHING = pa.scalar(b"")
+
+
+def for_copy(table: pa.Table) -> pa.Table:
+    """The table as binary COPY into ``raw.events`` needs it: jsonb's binary input is a version byte (1) then
+    the JSON text, so the JSON columns become binary values carrying that byte."""
+    for name in JSON_COLUMNS:
+        index = table.schema.get_field_index(name)
+        column = pc.binary_join_element_wise(_JSONB_VERSION, table[name].cast(pa.binary()), _NOTHING)
+        table = table.set_column(index, pa.field(name, pa.binary()), column)
+    return table
