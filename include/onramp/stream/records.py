@@ -6,13 +6,13 @@ import gc
 from contextlib import contextmanager
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
 from onramp.collector.ingest import COL, ROW_FIELDS
 
-DAY_US = 86_400_000_000
 TS = pa.timestamp("us", tz="UTC")
 STRING_COLUMNS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "group_id",
                   "previous_id")
@@ -70,26 +70,36 @@ def to_table(rows: list, stream_ids: list[str], batch_id: str) -> pa.Table:
         return _to_table(rows, stream_ids, batch_id)
 
 
-def _json_bytes(value) -> bytes:
-    if type(value) is msgspec.Raw:
-        return bytes(value)
-    return msgspec.json.encode(value)
+def _json_column(values: tuple) -> pa.Array:
+    """A string column of JSON texts: the decoder's raw values joined into one buffer with their offsets
+    (no bytes object per value); values of rows built in-process (dicts) are encoded first."""
+    try:
+        data = b"".join(values)  # raw values and bytes join; a dict (or anything else) raises TypeError
+    except TypeError:
+        values = [v if type(v) is msgspec.Raw else msgspec.json.encode(v) for v in values]
+        data = b"".join(values)
+    offsets = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, values), np.int64, len(values)), out=offsets[1:])
+    column = pa.Array.from_buffers(pa.large_string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return column.cast(pa.string())
 
 
 def _to_table(rows: list, stream_ids: list[str], batch_id: str) -> pa.Table:
     columns_in = list(zip(*rows, strict=True)) if rows else [()] * len(COL)
     columns: dict[str, pa.Array] = {}
     for name in STRING_COLUMNS + TAIL_COLUMNS + ENRICHMENT_FIELDS:
-        columns[name] = pa.array(columns_in[COL[name]], pa.string())
+        # via binary: the decoder's str objects have no cached UTF-8 form, and pyarrow's str conversion would
+        # create and cache one per value (measured 2-4x slower than encoding them as binary, then validating)
+        columns[name] = pa.array(columns_in[COL[name]], pa.binary()).cast(pa.string())
     for name, key in TIME_COLUMNS:
         values = columns_in[COL[key]]
         columns[name] = pa.array(values, pa.int64()).cast(TS)
-        if name == "event_at":
-            columns["event_date"] = pa.array([v // DAY_US for v in values], pa.int32()).cast(pa.date32())
+        if name == "event_at":  # its UTC date
+            columns["event_date"] = columns[name].cast(pa.date32())
     for name in JSON_COLUMNS:
-        columns[name] = pa.array([_json_bytes(v) for v in columns_in[COL[name]]], pa.binary()).cast(pa.string())
+        columns[name] = _json_column(columns_in[COL[name]])
     columns["is_planned"] = pa.array(columns_in[COL["is_planned"]], pa.bool_())
-    columns["stream_id"] = pa.array(stream_ids, pa.string())
+    columns["stream_id"] = pa.array(stream_ids, pa.binary()).cast(pa.string())
     columns["load_batch_id"] = pa.array([batch_id] * len(rows), pa.string())
     return pa.table([columns[f.name] for f in SCHEMA], schema=SCHEMA)
 

@@ -57,6 +57,24 @@ def test_batch_lands_once_enriched_in_lake_and_warehouse(client, make_loader, wa
     assert _rows(warehouse, "select success from ops.quality_results where suite = 'raw_events'")[0] == (True,)
 
 
+def test_a_batch_mixing_loaded_and_new_events_inserts_only_the_new_ones(client, make_loader, warehouse, tmp_path):
+    """The loader COPYs a batch whole first; a messageId loaded by an earlier batch makes it look them up instead."""
+    old = [track(), track()]
+    assert client.post("/v1/batch", json={"batch": old}, headers=AUTH).status_code == 200
+    first = make_loader().drain()
+    assert (first.loaded, first.duplicates) == (2, 0)
+    new = [track(), track("form_filled", {"form": "company_profile", "fields": ["size"]})]
+    assert client.post("/v1/batch", json={"batch": [old[1], new[0], old[0], new[1]]}, headers=AUTH).status_code == 200
+
+    second = make_loader().drain()
+    assert (second.events, second.loaded, second.duplicates) == (4, 2, 2)
+    ids = {m["messageId"] for m in old + new}
+    assert {r[0] for r in _rows(warehouse, "select message_id from raw.events")} == ids
+    assert _rows(warehouse, "select loaded, duplicates from ops.event_load_batches order by committed_at") == [(2, 0), (2, 2)]
+    lake = ds.dataset(lake_events_dir(tmp_path / "lake"), format="parquet", partitioning="hive").to_table()
+    assert sorted(lake["message_id"].to_pylist()) == sorted(ids)  # each once: the second batch's files hold the new two
+
+
 def test_invalid_events_are_dead_lettered_with_reasons_and_land_in_ops(client, make_loader, warehouse, settings,
                                                                        redis_prefix):
     bad_enum = track(properties={"signup_source": "organic", "method": "fax"})

@@ -23,6 +23,26 @@ def test_rows_become_one_arrow_layout_with_event_dates():
     assert row["stream_id"] == "1-0" and row["load_batch_id"] == "b1" and row["is_planned"] is True
 
 
+def test_decoded_stream_rows_and_in_process_rows_give_the_same_table():
+    """The loader's fast column building (raw JSON joined, strings via binary) keeps values exact, non-ASCII too."""
+    import orjson
+
+    ctx = RequestContext(source="wéb", received_at=datetime(2026, 3, 1, tzinfo=UTC))
+    messages = [{"type": "track", "event": "feature_used", "userId": f"ü{i}", "properties": {"feature": "api", "label": "日本", "n": i},
+                 "context": {"page": {"title": "Ünïcode"}}, "timestamp": "2026-02-28T23:59:59Z"} for i in range(3)]
+    messages.append({"type": "identify", "anonymousId": "a", "traits": {}, "timestamp": "2026-03-01T00:00:00Z"})
+    out = process(messages, None, ctx, TrackingPlan(), Enricher())
+    assert not out.errors
+    built = records.to_table(out.accepted, ["1-0"] * 4, "b1")
+    decoded = records.to_table(records.decode_rows(orjson.dumps(out.accepted)), ["1-0"] * 4, "b1")
+    assert decoded.equals(built)
+    rows = decoded.to_pylist()
+    assert rows[0]["user_id"] == "ü0" and rows[0]["source"] == "wéb"
+    assert orjson.loads(rows[2]["properties"]) == {"feature": "api", "label": "日本", "n": 2}
+    assert rows[3]["traits"] == "{}" and rows[3]["user_id"] is None
+    assert [str(r["event_date"]) for r in rows] == ["2026-02-28"] * 3 + ["2026-03-01"]
+
+
 def test_trigger_fires_on_new_entries_and_refires_only_for_a_stuck_backlog():
     moving = Backlog("5-0", lag=3, pending=0)
     assert should_fire(moving, None, 0, 300)
