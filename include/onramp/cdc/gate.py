@@ -46,8 +46,13 @@ def referenced_columns(spec: dict, available: list[str]) -> list[str]:
 
 
 def gate_files(table: TableConfig, files: list[dict], *, lake_dir: Path, warehouse_url: str,
-               suite_dir: Path | None = None) -> list[quality.GateResult]:
-    """Validate each file; raises :class:`onramp.quality.GateFailed` (after quarantining) on the first failure."""
+               suite_dir: Path | None = None, quarantine: bool = True) -> list[quality.GateResult]:
+    """Validate each file; raises :class:`onramp.quality.GateFailed` (after quarantining) on the first failure.
+
+    ``quarantine=False`` (the extraction's early gate of snapshot chunks): a failure is raised without
+    quarantining or recording it, and nothing is recorded unless every file passes; the gate task
+    validates that chunk again and quarantines it there, as for any other failing batch.
+    """
     suite = suite_for(table, suite_dir)
     spec = quality.load_suite_spec(suite, suite_dir)
     results = []
@@ -62,12 +67,18 @@ def gate_files(table: TableConfig, files: list[dict], *, lake_dir: Path, warehou
             frame = batch.to_pandas()
             result = quality.validate(frame, suite, batch_id, suite_dir)
             if not result.success:
+                if not quarantine:
+                    raise quality.GateFailed(result, None)
                 full = _slice(parquet, index)
                 where = quality.quarantine(full.to_pandas(), Path(lake_dir), suite, batch_id)
                 quality.record(warehouse_url, result, "cdc", where)
                 raise quality.GateFailed(result, where)
-            quality.record(warehouse_url, result, "cdc")
+            if quarantine:
+                quality.record(warehouse_url, result, "cdc")
             results.append(result)
+    if not quarantine:
+        for result in results:
+            quality.record(warehouse_url, result, "cdc")
     return results
 
 

@@ -10,6 +10,10 @@ Exactly once, whatever is killed when:
   files named after that position: a repeated extraction overwrites, never duplicates.
 * **apply** moves the data and the new position in one warehouse transaction, after checking that
   the position it starts from is still the recorded one (already applied → only confirm).
+* a **snapshot** is loaded chunk by chunk into an unpublished work table, each chunk committed with
+  its progress (``snapshot_next_chunk``), mostly by the extraction itself as it reads (and only after
+  its gate passed the chunk, see :class:`_EarlyLoad`); apply skips what is counted there, and publishes
+  to staging only after the gate task.
 * the slot's flush position is confirmed **after** that commit; a crash in between makes the next
   drain re-send what was applied, which the recorded position makes it skip.
 
@@ -32,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
+import pyarrow as pa
 
 from onramp.cdc import catalog, drift, logical, state, warehouse
 from onramp.cdc.changes import ChangeBatcher, change_schema, with_meta
@@ -92,8 +97,12 @@ def choose_mode(source: SourceConfig, table: TableConfig, info: catalog.SourceIn
 
 # ============================================================================ extract
 
-def extract(ctx: Context, *, resnapshot: bool = False) -> dict:
-    """Capture what changed since the last applied position into lake files; returns the manifest."""
+def extract(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = None, early_load: bool = True) -> dict:
+    """Capture what changed since the last applied position into lake files; returns the manifest.
+
+    A snapshot's chunks are also gated and loaded into the (unpublished) work table as they are
+    written, unless ``early_load`` is off (see :class:`_EarlyLoad`); ``suite_dir`` is the gate's.
+    """
     table = ctx.table
     with catalog.connect(ctx.source_url, autocommit=True) as src:
         info = catalog.source_info(src)
@@ -115,10 +124,11 @@ def extract(ctx: Context, *, resnapshot: bool = False) -> dict:
             if st is not None and st.snapshot_done and st.mode == mode and not resnapshot:
                 _block_on_incompatible_drift(ctx, wh, st, shape.columns)
                 resnapshot = _needs_resnapshot_for_defaults(ctx, st, shape)
+            early = {"suite_dir": suite_dir, "early": early_load}
             if mode == "log":
-                manifest = _extract_log(ctx, src, wh, st, shape, slot, resnapshot)
+                manifest = _extract_log(ctx, src, wh, st, shape, slot, resnapshot, early)
             else:
-                manifest = _extract_xmin(ctx, src, wh, st, shape, resnapshot)
+                manifest = _extract_xmin(ctx, src, wh, st, shape, resnapshot, early)
         except SchemaDriftBlocked as exc:
             _save_blocked(ctx, wh, exc)
             if lag and lag["bytes"] > lag["limit"]:
@@ -220,12 +230,13 @@ def _save_state(wh, st: state.TableState) -> None:
 
 
 def _read_chunks(ctx: Context, st: state.TableState, columns: list[Column], *, first: int,
-                 snapshot_name: str | None, lsn: int | None) -> tuple[list[dict], int, int]:
+                 snapshot_name: str | None, lsn: int | None, early: _EarlyLoad | None = None) -> tuple[list[dict], int, int]:
     """Copy chunks ``first..`` of the table to the lake in one repeatable-read transaction.
 
     With ``snapshot_name`` the transaction adopts the slot's exported snapshot (exactly the slot's
     start); without, it takes a fresh one (resuming: later than the slot's start, which the stream's
     replay from that start makes whole). Returns (chunks, snapshot time in unix µs, snapshot xmin).
+    ``early`` gates and loads each chunk into the work table as it is read (see :class:`_EarlyLoad`).
     """
     table = ctx.table
     schema = change_schema(columns)
@@ -257,16 +268,24 @@ def _read_chunks(ctx: Context, st: state.TableState, columns: list[Column], *, f
             batch_id = f"snapshot-{st.snapshot_id}-c{index:05d}"
             writer = LakeWriter(ctx.lake_dir, table, batch_id, ctx.run_id, default_date=date,
                                 row_group_rows=ctx.source.batch_rows)
+            job = early.begin(index, {"lsn": lsn, "commit_unix_us": taken_us}) if early is not None else None
             try:
                 for batch in _prefetch(cur.fetch_record_batch()):
-                    writer.write(with_meta(batch, schema, op="r", detected_by="snapshot", lsn=lsn,
-                                           commit_unix_us=taken_us))
+                    batch = with_meta(batch, schema, op="r", detected_by="snapshot", lsn=lsn, commit_unix_us=taken_us)
+                    writer.write(batch)
+                    if job is not None:
+                        job.feed(batch)
                 files = writer.close()
             except BaseException:
                 writer.abort()
+                if job is not None:
+                    job.end(None)
                 raise
-            chunks.append({"index": index, "batch_id": batch_id, "files": [f.to_dict() for f in files],
-                           "rows": sum(f.rows for f in files)})
+            chunk = {"index": index, "batch_id": batch_id, "files": [f.to_dict() for f in files],
+                     "rows": sum(f.rows for f in files), "lsn": lsn, "commit_unix_us": taken_us}
+            chunks.append(chunk)
+            if early is not None:
+                early.end(chunk, job)
             crash_point("mid_extract")
         cur.execute("commit")
         cur.close()
@@ -299,7 +318,7 @@ def _manifest(ctx: Context, mode: str, columns: list[Column], snapshot: dict | N
 
 
 def _extract_log(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape,
-                 slot: logical.SlotState | None, resnapshot: bool) -> dict:
+                 slot: logical.SlotState | None, resnapshot: bool, early: dict) -> dict:
     table, source = ctx.table, ctx.source
     resume = False
     if st is not None and st.mode == "log" and not resnapshot:
@@ -331,15 +350,15 @@ def _extract_log(ctx: Context, src, wh, st: state.TableState | None, shape: cata
         with logical.ExportedSlot(ctx.source_url, table.slot_name) as exported:
             st.snapshot_lsn = exported.consistent_lsn
             _save_state(wh, st)
-            chunks, taken_us, _ = _read_chunks(ctx, st, columns, first=0, snapshot_name=exported.snapshot_name,
-                                               lsn=exported.consistent_lsn)
+            chunks, taken_us, _ = _read_snapshot(ctx, st, columns, mode="log", consistent=True, **early, first=0,
+                                                 snapshot_name=exported.snapshot_name, lsn=exported.consistent_lsn)
         snapshot = {"id": st.snapshot_id, "lsn": st.snapshot_lsn, "xid": None, "taken_unix_us": taken_us,
                     "chunks": chunks, "total_chunks": st.snapshot_chunks, "consistent": True}
         start = st.snapshot_lsn
     elif resume:
         logical.ensure_publication(src, table)
-        chunks, taken_us, _ = _read_chunks(ctx, st, columns, first=st.snapshot_next_chunk, snapshot_name=None,
-                                           lsn=st.snapshot_lsn)
+        chunks, taken_us, _ = _read_snapshot(ctx, st, columns, mode="log", consistent=False, **early,
+                                             first=st.snapshot_next_chunk, snapshot_name=None, lsn=st.snapshot_lsn)
         snapshot = {"id": st.snapshot_id, "lsn": st.snapshot_lsn, "xid": None, "taken_unix_us": taken_us,
                     "chunks": chunks, "total_chunks": st.snapshot_chunks,
                     "consistent": False}  # a fresh snapshot, later than the slot's start: chunks may overlap
@@ -390,7 +409,8 @@ def _xmin_condition(lo: int, hi: int) -> str:
     return f"xmin::text::bigint >= 3 and {x64} >= {lo} and {x64} < {hi}"
 
 
-def _extract_xmin(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape, resnapshot: bool) -> dict:
+def _extract_xmin(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape, resnapshot: bool,
+                  early: dict) -> dict:
     columns = shape.columns
     resume = (st is not None and st.mode == "xmin" and st.status == "snapshotting" and not resnapshot
               and st.snapshot_xid is not None)
@@ -398,12 +418,22 @@ def _extract_xmin(ctx: Context, src, wh, st: state.TableState | None, shape: cat
         if st is not None and st.mode == "log" and st.slot_name:
             logical.drop_slot(src, st.slot_name)  # the table left log mode: its slot would only hold WAL
         st = _start_snapshot(ctx, src, wh, st, "xmin", shape)
-        chunks, taken_us, xmin = _read_chunks(ctx, st, columns, first=0, snapshot_name=None, lsn=None)
-        st.snapshot_xid = xmin
-        _save_state(wh, st)
+        chunks, taken_us, xmin = _read_snapshot(ctx, st, columns, mode="xmin", consistent=True, **early, first=0,
+                                                snapshot_name=None, lsn=None)
+        # the early load committed progress meanwhile: set the snapshot's xid on the stored state, not ours
+        with wh.cursor() as cur:
+            stored = state.load(cur, ctx.source.name, ctx.table.qualified, lock=True)
+            if stored is None or stored.snapshot_id != st.snapshot_id:
+                wh.rollback()
+                raise StaleBatch(f"{ctx.table.id}: snapshot {st.snapshot_id} was replaced while it was read; "
+                                 "run the CDC again")
+            stored.snapshot_xid = st.snapshot_xid = xmin
+            state.save(cur, stored)
+        wh.commit()
         consistent = True
     elif resume:
-        chunks, taken_us, _ = _read_chunks(ctx, st, columns, first=st.snapshot_next_chunk, snapshot_name=None, lsn=None)
+        chunks, taken_us, _ = _read_snapshot(ctx, st, columns, mode="xmin", consistent=False, **early,
+                                             first=st.snapshot_next_chunk, snapshot_name=None, lsn=None)
         consistent = False
     else:
         return _extract_xmin_window(ctx, wh, st, columns)
@@ -490,12 +520,17 @@ def _reconcile(ctx: Context, source_cur, writer: LakeWriter, schema, batch_id: s
 
 def gate(ctx: Context, manifest: dict, suite_dir: Path | None = None) -> dict:
     """Validate every file of the manifest with GX (raises GateFailed after quarantining)."""
-    from onramp.cdc.gate import gate_files
+    from onramp.cdc.gate import gate_files, suite_for
 
-    files = [f for chunk in (manifest["snapshot"] or {}).get("chunks", []) for f in chunk["files"]]
+    suite = suite_for(ctx.table, suite_dir)
+    chunks = (manifest["snapshot"] or {}).get("chunks", [])
+    early = [c["gated"] for c in chunks if (c.get("gated") or {}).get("suite") == suite]  # gated while extracted
+    files = [f for c in chunks if (c.get("gated") or {}).get("suite") != suite for f in c["files"]]
     files += manifest["changes"]["files"]
     results = gate_files(ctx.table, files, lake_dir=ctx.lake_dir, warehouse_url=ctx.warehouse_url, suite_dir=suite_dir)
-    return {**manifest, "gated": {"batches": len(results), "rows": sum(r.rows for r in results)}}
+    return {**manifest, "gated": {"batches": len(results) + sum(g["batches"] for g in early),
+                                  "rows": sum(r.rows for r in results) + sum(g["rows"] for g in early),
+                                  "chunks_gated_during_extract": len(early)}}
 
 
 # ============================================================================ apply
@@ -548,44 +583,282 @@ def enforce_slot_lag(result: dict) -> None:
     )
 
 
+_PUBLISHED = object()
+
+
+def _chunk_start(ctx: Context, wh, cur, snapshot: dict, index: int, columns: list[Column]):
+    """Lock the state, check chunk ``index`` is the next one, make the work table ready for it.
+
+    Returns the locked state, None when the chunk was loaded before (by the extraction or an earlier
+    attempt) or ``_PUBLISHED`` when the whole snapshot is published already (a retry after the final
+    commit); in those two cases the transaction is rolled back.
+    """
+    table = ctx.table
+    st = state.load(cur, ctx.source.name, table.qualified, lock=True)
+    if st is None or st.snapshot_id != snapshot["id"] or st.status != "snapshotting":
+        wh.rollback()
+        if st is not None and st.snapshot_id == snapshot["id"]:
+            return _PUBLISHED
+        raise StaleBatch(f"{table.id}: snapshot {snapshot['id']} is no longer the table's current snapshot; "
+                         "this run's files are obsolete, run the CDC again")
+    if index < st.snapshot_next_chunk:
+        wh.rollback()
+        return None
+    if index != st.snapshot_next_chunk:
+        raise StaleBatch(f"{table.id}: snapshot chunk {index} arrived but chunk {st.snapshot_next_chunk} is next")
+    if index == 0 or not warehouse.table_exists(cur, "cdc_work", table.work_table):
+        if index != 0:
+            raise CdcError(f"{table.id}: the snapshot work table cdc_work.{table.work_table} is gone; "
+                           f"run `onramp cdc resnapshot {table.id}`")
+        warehouse.create_work_table(cur, table, columns, with_key=not snapshot["consistent"])
+    elif not snapshot["consistent"]:
+        warehouse.add_work_key(cur, table)
+    return st
+
+
+def _chunk_finish(ctx: Context, cur, st: state.TableState, mode: str, snapshot: dict, chunk: dict) -> None:
+    """Record the chunk's progress in the same transaction as its rows (the caller commits)."""
+    st.snapshot_next_chunk = chunk["index"] + 1
+    st.snapshot_consistent = st.snapshot_consistent and snapshot["consistent"]
+    st.last_run_id = ctx.run_id
+    state.save(cur, st)
+    state.record_batch(cur, source=ctx.source.name, table_name=ctx.table.qualified, batch_id=chunk["batch_id"],
+                       kind="snapshot", mode=mode, run_id=ctx.run_id, from_position=None,
+                       to_position=None, rows=chunk["rows"], counts={"r": chunk["rows"]}, files=chunk["files"])
+
+
+def _chunk_meta(chunk: dict) -> dict | None:
+    """The metadata every row of a snapshot chunk shares (manifests of older versions do not say)."""
+    return {"lsn": chunk["lsn"], "commit_unix_us": chunk["commit_unix_us"]} if "commit_unix_us" in chunk else None
+
+
+def _load_snapshot_chunk(ctx: Context, wh, mode: str, snapshot: dict, chunk: dict, columns: list[Column]) -> int | object | None:
+    """Load one chunk from its files into the work table and commit it with its progress; returns rows loaded.
+
+    None when the chunk was loaded before, ``_PUBLISHED`` when the snapshot is published already.
+    """
+    with wh.cursor() as cur:
+        st = _chunk_start(ctx, wh, cur, snapshot, chunk["index"], columns)
+        if st is None or st is _PUBLISHED:
+            return st
+        loaded = warehouse.load_chunk(cur, ctx.table, columns, ctx.lake_dir, chunk["files"],
+                                      upsert=not snapshot["consistent"], batch_rows=ctx.source.batch_rows,
+                                      meta=_chunk_meta(chunk))
+        _chunk_finish(ctx, cur, st, mode, snapshot, chunk)
+    wh.commit()
+    return loaded
+
+
 def _apply_snapshot_chunks(ctx: Context, wh, manifest: dict, columns: list[Column]) -> int:
-    table, snapshot = ctx.table, manifest["snapshot"]
-    consistent = snapshot["consistent"]
+    """Load the chunks the extraction did not load already; returns the rows this run loaded."""
     loaded = 0
-    for chunk in snapshot["chunks"]:
-        with wh.cursor() as cur:
-            st = state.load(cur, ctx.source.name, table.qualified, lock=True)
-            if st is None or st.snapshot_id != snapshot["id"] or st.status != "snapshotting":
-                wh.rollback()
-                if st is not None and st.snapshot_id == snapshot["id"]:
-                    return loaded  # published already: a retry after the final commit
-                raise StaleBatch(f"{table.id}: snapshot {snapshot['id']} is no longer the table's current snapshot; "
-                                 "this run's files are obsolete, run the CDC again")
-            index = chunk["index"]
-            if index < st.snapshot_next_chunk:
-                wh.rollback()
-                continue  # applied by an earlier attempt
-            if index != st.snapshot_next_chunk:
-                raise StaleBatch(f"{table.id}: snapshot chunk {index} arrived but chunk {st.snapshot_next_chunk} is next")
-            if index == 0 or not warehouse.table_exists(cur, "cdc_work", table.work_table):
-                if index != 0:
-                    raise CdcError(f"{table.id}: the snapshot work table cdc_work.{table.work_table} is gone; "
-                                   f"run `onramp cdc resnapshot {table.id}`")
-                warehouse.create_work_table(cur, table, columns, with_key=not consistent)
-            elif not consistent:
-                warehouse.add_work_key(cur, table)
-            loaded += warehouse.load_chunk(cur, table, columns, ctx.lake_dir, chunk["files"], upsert=not consistent,
-                                           batch_rows=ctx.source.batch_rows)
-            st.snapshot_next_chunk = index + 1
-            st.snapshot_consistent = st.snapshot_consistent and consistent
-            st.last_run_id = ctx.run_id
-            state.save(cur, st)
-            state.record_batch(cur, source=ctx.source.name, table_name=table.qualified, batch_id=chunk["batch_id"],
-                               kind="snapshot", mode=manifest["mode"], run_id=ctx.run_id, from_position=None,
-                               to_position=None, rows=chunk["rows"], counts={"r": chunk["rows"]}, files=chunk["files"])
-        wh.commit()
+    for chunk in manifest["snapshot"]["chunks"]:
+        rows = _load_snapshot_chunk(ctx, wh, manifest["mode"], manifest["snapshot"], chunk, columns)
+        if rows is _PUBLISHED:
+            return loaded
+        if rows is None:  # loaded before: by this run's extraction (counted), or by an earlier attempt
+            loaded += chunk.get("loaded") or 0
+            continue
+        loaded += rows
         crash_point("mid_snapshot_apply")
     return loaded
+
+
+class _Job:
+    """One chunk streamed to the loader while it is read: its record batches, then the gate's verdict.
+
+    The extraction feeds and ends it; the loader takes batches, then the verdict (``decision``, which
+    also consumes whatever batches are left, so the extraction never waits on a loader that gave up).
+    """
+
+    def __init__(self, index: int, meta: dict):
+        self.index, self.meta = index, meta
+        self.batches: queue.Queue = queue.Queue(maxsize=4)  # bounded: a few record batches in memory
+        self.verdict: queue.Queue = queue.Queue(maxsize=1)  # the chunk dict once gated, None to roll back
+        self.ended = self.exhausted = self.decided = False
+        self._decision: dict | None = None
+
+    def feed(self, batch) -> None:
+        self.batches.put(batch)
+
+    def end(self, chunk: dict | None) -> None:
+        """No more batches; ``chunk`` (gated) lets the load commit, None rolls it back."""
+        if not self.ended:
+            self.ended = True
+            self.batches.put(None)
+            self.verdict.put(chunk)
+
+    def next_batch(self):
+        if self.exhausted:
+            return None
+        batch = self.batches.get()
+        self.exhausted = batch is None
+        return batch
+
+    def decision(self) -> dict | None:
+        while self.next_batch() is not None:
+            pass
+        if not self.decided:
+            self.decided, self._decision = True, self.verdict.get()
+        return self._decision
+
+
+class _EarlyLoad:
+    """Gate and load each snapshot chunk while the extraction reads on (the two cores overlap).
+
+    For a consistent snapshot whose columns all load directly, each chunk's record batches are copied
+    into the unpublished work table by a loader thread *while* they are written to Parquet (one
+    transaction per chunk, held open); when the chunk's files close, the extraction validates them
+    with the table's suite and only then lets the loader commit the chunk, together with its progress,
+    exactly as the apply step would (a failing gate rolls it back). Otherwise (a resumed snapshot loads
+    as upserts) the chunk is handed to the loader once its files are closed and gated, and loaded from
+    them. A failing chunk is not quarantined here: the early work stops at it, and the gate task
+    validates it again, quarantines it and fails as for any other batch. The gate task skips chunks
+    marked ``gated`` (same suite) and the apply step skips chunks counted in ``snapshot_next_chunk``;
+    publishing to staging stays in apply, after the gate task. Any trouble (gate, suite, load) only
+    stops the early work: the later tasks do the rest and raise there if the problem persists.
+    """
+
+    def __init__(self, ctx: Context, columns: list[Column], *, mode: str, snapshot: dict, suite_dir: Path | None):
+        self.ctx, self.columns, self.mode, self.suite_dir = ctx, columns, mode, suite_dir
+        self.snapshot = snapshot  # id and consistent: what the loads check against the state
+        self.streaming = snapshot["consistent"] and all(c.loads_directly for c in columns)
+        self.jobs: queue.Queue = queue.Queue(maxsize=1)
+        self.stopped: str | None = None
+        self.thread: threading.Thread | None = None
+
+    def _stop(self, why: str) -> None:
+        if self.stopped is None:
+            self.stopped = why
+            log.warning("%s: snapshot chunks are no longer gated and loaded during the extraction (%s); "
+                        "the gate and apply tasks take over", self.ctx.table.id, why)
+
+    def _put(self, item) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="cdc-snapshot-load", daemon=True)
+            self.thread.start()
+        self.jobs.put(item)
+
+    def begin(self, index: int, meta: dict) -> _Job | None:
+        """Before chunk ``index`` is read: a job to stream its batches to, when streaming."""
+        if self.stopped or not self.streaming:
+            return None
+        job = _Job(index, meta)
+        self._put(job)
+        return job
+
+    def end(self, chunk: dict, job: _Job | None) -> None:
+        """The chunk's files are closed: gate them (in this thread: GX wants the GIL anyway), then commit or load."""
+        if self.stopped:
+            if job is not None:
+                job.end(None)
+            return
+        from onramp.cdc.gate import gate_files, suite_for
+
+        try:
+            results = gate_files(self.ctx.table, chunk["files"], lake_dir=self.ctx.lake_dir,
+                                 warehouse_url=self.ctx.warehouse_url, suite_dir=self.suite_dir, quarantine=False)
+        except Exception as exc:  # noqa: BLE001 - the gate task meets it again and reports it properly
+            self._stop(f"chunk {chunk['index']} did not pass the gate: {str(exc).strip().splitlines()[0]}")
+            if job is not None:
+                job.end(None)
+            return
+        chunk["gated"] = {"suite": suite_for(self.ctx.table, self.suite_dir), "batches": len(results),
+                          "rows": sum(r.rows for r in results)}
+        if job is not None:
+            job.end(chunk)
+        else:
+            self._put(chunk)
+
+    def _run(self) -> None:
+        wh = None
+        while (item := self.jobs.get()) is not None:
+            try:
+                if self.stopped:
+                    raise _Skip
+                if wh is None:
+                    wh = state.connect_warehouse(self.ctx.warehouse_url)
+                if isinstance(item, _Job):
+                    chunk, rows = self._stream(wh, item)
+                else:
+                    chunk, rows = item, _load_snapshot_chunk(self.ctx, wh, self.mode, self.snapshot, item, self.columns)
+                if rows is None or rows is _PUBLISHED:
+                    self._stop(f"chunk {chunk['index']} is loaded already")
+                    continue
+            except _Skip:
+                if isinstance(item, _Job):
+                    item.decision()
+                continue
+            except Exception as exc:  # noqa: BLE001 - the apply step meets it again and reports it properly
+                self._stop(f"loading a chunk failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+                if wh is not None:
+                    wh.close()
+                    wh = None
+                if isinstance(item, _Job):
+                    item.decision()
+                continue
+            chunk["loaded"] = rows
+            crash_point("mid_snapshot_apply")
+        if wh is not None:
+            wh.close()
+
+    def _stream(self, wh, job: _Job):
+        """COPY the job's batches into the work table as they come; commit once the gate passed the chunk."""
+        table, data = self.ctx.table, [c.name for c in self.columns]
+        with wh.cursor() as cur:
+            st = _chunk_start(self.ctx, wh, cur, self.snapshot, job.index, self.columns)
+            if st is None or st is _PUBLISHED:
+                chunk = job.decision()
+                if chunk is None:
+                    raise _Skip
+                return chunk, st
+            loaded = 0
+            first = job.next_batch()
+            if first is not None:
+                # every row of the chunk has the same metadata: column defaults, not COPY data (see load_chunk)
+                warehouse.set_snapshot_meta_defaults(cur, table, job.meta["lsn"], job.meta["commit_unix_us"])
+
+                def rows():
+                    batch = first
+                    while batch is not None:
+                        yield batch.select(data)
+                        batch = job.next_batch()
+
+                reader = pa.RecordBatchReader.from_batches(first.select(data).schema, rows())
+                loaded = cur.adbc_ingest(table.work_table, reader, mode="append", db_schema_name="cdc_work")
+            chunk = job.decision()
+            if chunk is None or chunk["rows"] != loaded:
+                wh.rollback()
+                if chunk is not None:
+                    raise CdcError(f"chunk {job.index}: {loaded} rows streamed, {chunk['rows']} written")
+                raise _Skip
+            _chunk_finish(self.ctx, cur, st, self.mode, self.snapshot, chunk)
+        wh.commit()
+        return chunk, loaded
+
+    def close(self) -> None:
+        """Wait for the chunk being loaded (its commit is whole either way)."""
+        if self.thread is not None:
+            self.jobs.put(None)
+            self.thread.join()
+            self.thread = None
+
+
+class _Skip(Exception):
+    """The loader passes on a job (early work stopped, or the gate failed the chunk)."""
+
+
+def _read_snapshot(ctx: Context, st: state.TableState, columns: list[Column], *, mode: str, consistent: bool,
+                   suite_dir: Path | None, early: bool, **read) -> tuple[list[dict], int, int]:
+    """:func:`_read_chunks`, with each chunk gated and loaded into the work table as it is read."""
+    if not early:
+        return _read_chunks(ctx, st, columns, **read)
+    loader = _EarlyLoad(ctx, columns, mode=mode, snapshot={"id": st.snapshot_id, "consistent": consistent},
+                        suite_dir=suite_dir)
+    try:
+        return _read_chunks(ctx, st, columns, early=loader, **read)
+    finally:
+        loader.close()
 
 
 def _apply_changes(ctx: Context, wh, manifest: dict, columns: list[Column], result: dict) -> state.TableState:
@@ -668,7 +941,7 @@ def _resnapshot_drift(known: list[dict], columns: list[Column]) -> list[dict]:
 
 def run_table(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = None) -> dict:
     """extract → gate → apply for one table (what the DAG does in three tasks)."""
-    manifest = extract(ctx, resnapshot=resnapshot)
+    manifest = extract(ctx, resnapshot=resnapshot, suite_dir=suite_dir)
     manifest = gate(ctx, manifest, suite_dir)
     result = apply(ctx, manifest)
     enforce_slot_lag(result)
