@@ -22,6 +22,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from onramp.cdc.errors import CdcError
     from onramp.collector.plan import PlanError
     from onramp.collector.runtime import CollectorStartError
+    from onramp.collector.workers import PortInUse, WorkerFailed
     from onramp.migrations import MigrationError
     from onramp.quality import GateFailed, SuiteError
     from onramp.services import ServiceError
@@ -29,7 +30,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from onramp.simulator.sinks import SinkError
 
     return (SettingsError, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError, CdcError,
-            GateFailed, SuiteError, SinkError, PlanError, CollectorStartError)
+            GateFailed, SuiteError, SinkError, PlanError, CollectorStartError, PortInUse, WorkerFailed)
 
 
 def _unreachable(exc: BaseException) -> str | None:

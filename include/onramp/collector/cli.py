@@ -26,6 +26,7 @@ def serve(
     """Serve /v1/track|identify|page|screen|group|alias|batch, /health, /metrics and /openapi.json."""
     import uvicorn
 
+    from onramp.collector import workers as balanced
     from onramp.collector.config import DEMO_WRITE_KEY, CollectorConfig
 
     config = CollectorConfig.from_settings()
@@ -39,12 +40,17 @@ def serve(
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="onramp-collector-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if workers > 1 and balanced.SUPPORTED:
+        balanced.check_free(host, port)
     typer.echo(f"collector listening on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}); "
                f"OpenAPI at /openapi.json")
     try:
-        uvicorn.run("onramp.collector.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, loop="uvloop", http="httptools",
-                    timeout_graceful_shutdown=10)
+        if workers > 1 and balanced.SUPPORTED:  # one listening socket per worker: connections spread over all
+            balanced.serve(host, port, workers, log_level)
+        else:
+            uvicorn.run("onramp.collector.app:create_app", factory=True, host=host, port=port, workers=workers,
+                        log_level=log_level, access_log=False, loop="uvloop", http="httptools",
+                        timeout_graceful_shutdown=10)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
