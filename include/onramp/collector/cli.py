@@ -48,7 +48,7 @@ def serve(
         if workers > 1 and balanced.SUPPORTED:  # one listening socket per worker: connections spread over all
             balanced.serve(host, port, workers, log_level)
         else:
-            uvicorn.run("onramp.collector.app:create_app", factory=True, host=host, port=port, workers=workers,
+            uvicorn.run("onramp.collector.app:serve_app", factory=True, host=host, port=port, workers=workers,
                         log_level=log_level, access_log=False, loop="uvloop", http="httptools",
                         timeout_graceful_shutdown=10)
     finally:

@@ -67,7 +67,7 @@ def _worker(host: str, port: int, log_level: str) -> None:  # runs in a child pr
     import uvicorn
 
     sock = reuseport_socket(host, port)
-    config = uvicorn.Config("onramp.collector.app:create_app", factory=True, log_level=log_level, access_log=False,
+    config = uvicorn.Config("onramp.collector.app:serve_app", factory=True, log_level=log_level, access_log=False,
                             loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[sock])
 

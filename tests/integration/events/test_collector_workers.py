@@ -95,3 +95,17 @@ def test_workers_each_listen_share_the_connections_and_are_replaced_when_they_di
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_the_service_app_freezes_its_start_up_heap_and_the_test_app_does_not(env):
+    """serve_app (what `serve` runs) moves the start-up heap out of the GC's reach; create_app leaves it."""
+    script = ("import gc; from starlette.testclient import TestClient; from onramp.collector.app import {}\n"
+              "with TestClient({}()) as client: assert client.get('/openapi.json').status_code == 200\n"
+              "print(gc.get_freeze_count())")
+    counts = {}
+    for factory in ("serve_app", "create_app"):
+        done = subprocess.run([sys.executable, "-c", script.format(factory, factory)], env=env, cwd=str(REPO),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        counts[factory] = int(done.stdout.strip().splitlines()[-1])
+    assert counts["serve_app"] > 10_000 and counts["create_app"] < 1_000, counts  # (a library freezes a few hundred)
