@@ -20,7 +20,7 @@ app = typer.Typer(help="The Segment-compatible event collector (HTTP Tracking AP
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on (default ONRAMP_COLLECTOR_HOST or 127.0.0.1)")] = "",
     port: Annotated[int, typer.Option(help="port (default ONRAMP_COLLECTOR_PORT or 8090)")] = 0,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes (default ONRAMP_COLLECTOR_WORKERS or 1)")] = 0,
+    workers: Annotated[int, typer.Option(help="worker processes, each with its own listening socket (default ONRAMP_COLLECTOR_WORKERS or 1)")] = 0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Serve /v1/track|identify|page|screen|group|alias|batch, /health, /metrics and /openapi.json."""
