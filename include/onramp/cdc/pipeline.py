@@ -541,27 +541,23 @@ def apply(ctx: Context, manifest: dict) -> dict:
     columns = _columns(manifest)
     result = {"table": table.id, "target": table.target, "mode": manifest["mode"], "snapshot_rows": 0,
               "changes": manifest["changes"]["rows"], "asset_uri": f"warehouse://staging/{table.target}"}
-    wh = state.connect_warehouse(ctx.warehouse_url)
+    wh = state.connect_warehouse(ctx.warehouse_url)  # one connection for the apply and the lag record after the confirm
     try:
         if manifest["snapshot"]:
             result["snapshot_rows"] = _apply_snapshot_chunks(ctx, wh, manifest, columns)
         st = _apply_changes(ctx, wh, manifest, columns, result)
+        crash_point("before_confirm")
+        if manifest["mode"] == "log":
+            with catalog.connect(ctx.source_url, autocommit=True) as src:
+                logical.advance_slot(src, table.slot_name, st.applied_lsn)
+                slot = logical.slot_state(src, table.slot_name)
+            _record_lag(ctx, wh, slot, "apply")
+            before = (manifest.get("slot_lag_at_extract") or {}).get("bytes", 0)
+            result["slot_lag"] = {"slot": table.slot_name, "before_bytes": before, "after_bytes": slot.lag_bytes,
+                                  "retained_bytes": slot.retained_bytes, "limit_bytes": source.max_slot_lag_bytes}
+            result["slot_lag_bytes"] = slot.lag_bytes
     finally:
         wh.close()
-    crash_point("before_confirm")
-    if manifest["mode"] == "log":
-        with catalog.connect(ctx.source_url, autocommit=True) as src:
-            logical.advance_slot(src, table.slot_name, st.applied_lsn)
-            slot = logical.slot_state(src, table.slot_name)
-        wh = state.connect_warehouse(ctx.warehouse_url)
-        try:
-            _record_lag(ctx, wh, slot, "apply")
-        finally:
-            wh.close()
-        before = (manifest.get("slot_lag_at_extract") or {}).get("bytes", 0)
-        result["slot_lag"] = {"slot": table.slot_name, "before_bytes": before, "after_bytes": slot.lag_bytes,
-                              "retained_bytes": slot.retained_bytes, "limit_bytes": source.max_slot_lag_bytes}
-        result["slot_lag_bytes"] = slot.lag_bytes
     return result
 
 
