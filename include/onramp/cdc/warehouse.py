@@ -36,6 +36,11 @@ META_DDL = (
 STAGING_META_DDL = (("_cdc_lsn", "pg_lsn"), ("_cdc_xid", "bigint"), ("_cdc_commit_ts", "timestamptz"))
 STAGING_META = tuple(name for name, _ in STAGING_META_DDL)
 STAGED_AS = {"_lsn": "_cdc_lsn", "_xid": "_cdc_xid", "_commit_ts": "_cdc_commit_ts"}
+# Staging tables leave a tenth of each page free, so that an update can put the new row version on the
+# same page (a HOT update: no new key index entry, no second page). On the bench's 1 % batch right after
+# a checkpoint this cut the WAL the apply writes from 216 to 158 MB and the apply from 0.87 to 0.71 s,
+# for a table 10 % larger.
+STAGING_FILLFACTOR = 90
 
 
 def q(name: str) -> str:
@@ -81,7 +86,7 @@ def create_work_table(cur, table: TableConfig, columns: list[Column], with_key: 
     """A fresh table to build the snapshot in (key index now only when chunks may overlap)."""
     _execute(cur, f"drop table if exists {work_name(table)}")
     body = _column_ddl(columns, table.primary_key) + [f"{n} {t}" for n, t in STAGING_META_DDL]
-    _execute(cur, f"create table {work_name(table)} ({', '.join(body)})")
+    _execute(cur, f"create table {work_name(table)} ({', '.join(body)}) with (fillfactor = {STAGING_FILLFACTOR})")
     if with_key:
         add_work_key(cur, table)
 

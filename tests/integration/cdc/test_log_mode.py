@@ -60,6 +60,9 @@ def test_snapshot_then_changes_keep_staging_equal_to_source(cdc):
     second = cdc.run("app.customers")
     assert second["changes"] == 20 + 10 + 5 + 2
     assert same(cdc)[0] == 515
+    # staging keeps room on each page so that updates can stay on their page (HOT)
+    options = cdc.warehouse_sql("select reloptions from pg_class where oid = 'staging.customers'::regclass")
+    assert options == [(["fillfactor=90"],)]
 
     raw = cdc.warehouse_sql(f"select _op, count(*) from raw.{cdc.source}_customers_changes group by 1 order by 1")
     assert raw == [("D", 5), ("I", 20), ("U", 12)]
