@@ -393,7 +393,10 @@ def run_live(app_db_url: str, seed: int, rate: float, duration_s: float | None, 
         raise ValueError(f"rate must be positive events per second, got {rate}")
     migrations.migrate(app_db_url, "app")
     started = datetime.now(UTC)
-    with psycopg.connect(app_db_url, autocommit=True, row_factory=dict_row) as conn:
+    # Not a `with` block: Ctrl-C can land mid-query and leave this session unusable ("another command is
+    # already in progress"), and leaving the block would then fail on its COMMIT instead of returning counts.
+    conn = psycopg.connect(app_db_url, autocommit=True, row_factory=dict_row)
+    try:
         run_no = conn.execute(
             "insert into sim_truth.live_runs (run_no, seed, started_at)"
             " select coalesce(max(run_no), 0) + 1, %s, %s from sim_truth.live_runs returning run_no",
@@ -436,9 +439,13 @@ def run_live(app_db_url: str, seed: int, rate: float, duration_s: float | None, 
                 sink.close()
         counts = {"events": sum(v for k, v in events.items() if k in ("track", "identify", "page")),
                   **{k: v for k, v in sorted(events.items())}, **dict(sorted(run.counts.items()))}
-        try:
+    finally:
+        conn.close()
+    # recorded on a fresh connection, for the same reason
+    try:
+        with psycopg.connect(app_db_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute("update sim_truth.live_runs set stopped_at = %s, counts = %s where run_no = %s",
                          (datetime.now(UTC), json.dumps({**counts, "interrupted": interrupted}), run_no))
-        except psycopg.Error as exc:  # e.g. Ctrl-C cancelled a query and broke the session: counts still returned
-            log.warning("could not record live run %s in sim_truth.live_runs: %s", run_no, exc)
+    except psycopg.Error as exc:  # the counts are still returned
+        log.warning("could not record live run %s in sim_truth.live_runs: %s", run_no, exc)
     return counts
