@@ -58,7 +58,12 @@ class Settings:
     collector_workers: int = field(default=1, metadata={"doc": "collector worker processes"})
     collector_write_keys: str = field(
         default="", metadata={"doc": "accepted write keys, key=source,key2=source2 (secret; unset: only the public demo key)"})
-    collector_write_keys_file: str = field(default="", metadata={"doc": "YAML mapping {write_key: source} read at start"})
+    collector_write_keys_file: str = field(
+        default="", metadata={"doc": "YAML mapping {write_key: source} or {write_key: {source, allowed_origins}} read at start"})
+    collector_allowed_origins: str = field(
+        default="", metadata={"doc": "page origins whose browser calls are accepted for keys that list none of their own "
+                                     "(comma-separated, e.g. https://app.example.com,https://*.example.com; * = any); "
+                                     "unset: none (the demo key accepts any)"})
     collector_unknown_events: str = field(
         default="dead_letter", metadata={"doc": "events not in the tracking plan: dead_letter, or accept (flagged unplanned)"})
     collector_geo_db: str = field(
@@ -75,6 +80,13 @@ class Settings:
     stream_fallback_cron: str = field(
         default="*/10 * * * *", metadata={"doc": "events_stream_load runs on this cron too, in case a stream wake-up is missed"})
     tracking_plan_dir: str = field(default="", metadata={"doc": "tracking plan folder (default: tracking_plan/)"})
+    # --- the example onboarding page (examples/web/), on its own origin
+    web_host: str = field(default="127.0.0.1", metadata={"doc": "address the example onboarding page is served on"})
+    web_port: int = field(default=8091, metadata={"doc": "port of the example onboarding page (another origin than the collector)"})
+    web_write_key: str = field(
+        default="", metadata={"doc": "write key the example page sends with (default: the demo key, when it is the only one)"})
+    web_collector_url: str = field(
+        default="", metadata={"doc": "collector URL as the browser reaches it (default: http://<collector host>:<port>)"})
 
     @property
     def home_path(self) -> Path:
@@ -177,7 +189,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     if settings.collector_unknown_events not in ("dead_letter", "accept"):
         raise SettingsError(
             f"ONRAMP_COLLECTOR_UNKNOWN_EVENTS={settings.collector_unknown_events!r} must be 'dead_letter' or 'accept'")
-    for name in ("collector_port", "collector_workers", "stream_batch_events"):
+    for name in ("collector_port", "collector_workers", "stream_batch_events", "web_port"):
         if getattr(settings, name) < 1:
             raise SettingsError(f"ONRAMP_{name.upper()}={getattr(settings, name)} must be at least 1")
     return settings

@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from onramp.collector import metrics
+from onramp.collector import cors, metrics
 from onramp.collector.config import CollectorConfig
 from onramp.collector.enrichment import Enricher
 from onramp.collector.ingest import (
@@ -45,6 +45,10 @@ from onramp.stream.keys import StreamKeys
 
 log = logging.getLogger("onramp.collector")
 JSON_TYPES = ("application/json", "text/plain")
+# analytics.js posts to one-letter paths (/v1/t, /v1/b for its batches); RudderStack's beacon to /beacon/v1/batch
+KINDS = {**{kind: kind for kind in (*TYPES, "batch")}, **{kind[0]: kind for kind in (*TYPES, "batch")}}
+SDK_METRICS = "m"  # analytics.js' own telemetry (/v1/m): counted in /metrics, never stored
+BEACON_PREFIX = "/beacon/v1/"
 
 
 def _json(status: int, body: dict, headers: dict | None = None) -> Response:
@@ -80,7 +84,9 @@ class Collector:
         self.plan = TrackingPlan(Path(config.plan_dir) if config.plan_dir else PLAN_DIR, config.unknown_events)
         self.enricher = Enricher(config.geo_db or None)
         self.redis: aioredis.Redis | None = None
-        self.auth_cache: dict[str, str | None] = {}
+        self.auth_cache: dict[str, str | None] = {}  # Authorization header -> write key (None: unknown)
+        self.origins = {key: cors.Origins(patterns) for key, patterns in config.allowed_origins.items()}
+        self.no_origins = cors.Origins()
         self.bucket = TokenBucket(config.rate_limit_events_per_s)
         self.backlog = 0
         self.openapi = orjson.dumps(document(self.plan, config.max_event_bytes, config.max_request_bytes))
@@ -113,23 +119,31 @@ class Collector:
 
     # ------------------------------------------------------------------ request pieces
 
-    def source_for_header(self, header: str | None) -> str | None:
-        """Source name of the write key in an ``Authorization: Basic`` header, or None."""
+    def key_for_header(self, header: str | None) -> str | None:
+        """The known write key of an ``Authorization: Basic`` header, or None."""
         if not header:
             return None
         if header in self.auth_cache:
             return self.auth_cache[header]
-        source = None
+        key = None
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "basic" and value:
             try:
                 user = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[0]
             except (ValueError, UnicodeDecodeError):
                 user = ""
-            source = self.config.write_keys.get(user)
+            key = user if user in self.config.write_keys else None
         if len(self.auth_cache) < 10_000:
-            self.auth_cache[header] = source
-        return source
+            self.auth_cache[header] = key
+        return key
+
+    def check_origin(self, key: str, origin: str | None) -> None:
+        """Browser calls (they carry ``Origin``) only from the origins the write key allows."""
+        if origin is not None and not self.origins.get(key, self.no_origins).allows(origin):
+            raise RequestRejected(403, "origin_not_allowed",
+                                  f"pages on {origin} may not send with the write key of source "
+                                  f"{self.config.write_keys[key]!r}; add the origin to the key's allowed_origins "
+                                  "(ONRAMP_COLLECTOR_WRITE_KEYS_FILE) or to ONRAMP_COLLECTOR_ALLOWED_ORIGINS")
 
     async def read_body(self, request: Request) -> bytes:
         limit = self.config.max_request_bytes
@@ -199,10 +213,17 @@ class Collector:
     # ------------------------------------------------------------------ the endpoint
 
     async def handle(self, request: Request) -> Response:
-        kind = request.path_params["kind"]
+        path_kind = request.path_params["kind"]
+        kind = KINDS.get(path_kind)
+        origin = request.headers.get("origin")
+        if kind is None and path_kind == SDK_METRICS:
+            return await self.sdk_metrics(request, origin)
         started = time.perf_counter()
         try:
-            response = await self._handle(request, kind)
+            if kind is None:
+                raise RequestRejected(404, "unknown_call", f"/v1/{path_kind} is not a Segment call; use one of "
+                                      + ", ".join(f"/v1/{k}" for k in (*TYPES, "batch")))
+            response = await self._handle(request, kind, origin)
         except RequestRejected as rejected:
             metrics.REJECTED.labels(rejected.code).inc()
             headers = {"Retry-After": "1"} if rejected.status in (429, 503) else None
@@ -210,25 +231,46 @@ class Collector:
                 headers = {"WWW-Authenticate": 'Basic realm="onramp"'}
             response = _json(rejected.status, rejected.body(), headers)
         except Exception:  # the promise is "never a 5xx for bad input": log it, tell the SDK to retry
-            log.exception("unexpected error handling /v1/%s", kind)
+            log.exception("unexpected error handling /v1/%s", path_kind)
             metrics.REJECTED.labels("internal_error").inc()
             response = _json(503, {"success": False, "code": "internal_error",
                                    "message": "the collector failed on this request; nothing was stored, retry"},
                              {"Retry-After": "1"})
-        metrics.REQUESTS.labels(kind, str(response.status_code)).inc()
-        metrics.LATENCY.labels(kind).observe(time.perf_counter() - started)
+        if origin is not None:
+            response.headers.update(cors.response_headers(origin))
+        label = kind or "unknown"  # never a label per unknown path: metrics cardinality stays bounded
+        metrics.REQUESTS.labels(label, str(response.status_code)).inc()
+        metrics.LATENCY.labels(label).observe(time.perf_counter() - started)
         return response
 
-    async def _handle(self, request: Request, kind: str) -> Response:
-        if kind not in TYPES and kind != "batch":
-            raise RequestRejected(404, "unknown_call", f"/v1/{kind} is not a Segment call; use one of "
-                                  + ", ".join(f"/v1/{k}" for k in (*TYPES, "batch")))
+    async def sdk_metrics(self, request: Request, origin: str | None) -> Response:
+        """analytics.js' telemetry: ``{"series": [{"metric": ..., "value": n, ...}]}``, counted, never stored."""
+        try:
+            try:
+                payload = orjson.loads(await self.read_body(request))
+            except orjson.JSONDecodeError as exc:
+                raise RequestRejected(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+            series = payload.get("series") if isinstance(payload, dict) else None
+            if not isinstance(series, list):
+                raise RequestRejected(400, "invalid_body", "an SDK metrics body needs a 'series' array")
+            metrics.count_sdk_series(series)
+            response = _json(200, {"success": True})
+        except RequestRejected as rejected:
+            metrics.REJECTED.labels(rejected.code).inc()
+            response = _json(rejected.status, rejected.body())
+        if origin is not None:
+            response.headers.update(cors.response_headers(origin))
+        metrics.REQUESTS.labels("sdk_metrics", str(response.status_code)).inc()
+        return response
+
+    async def _handle(self, request: Request, kind: str, origin: str | None) -> Response:
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES:
             raise RequestRejected(415, "unsupported_media_type",
                                   f"Content-Type {content_type!r} is not supported; send application/json")
-        source = self.source_for_header(request.headers.get("authorization"))
-        if source is None and request.headers.get("authorization"):
+        authorization = request.headers.get("authorization")
+        key = self.key_for_header(authorization)
+        if key is None and authorization:
             raise RequestRejected(401, "unknown_write_key",
                                   "the write key (HTTP Basic user name) is not known to this collector")
         body = await self.read_body(request)
@@ -240,12 +282,16 @@ class Collector:
             raise RequestRejected(400, "invalid_body", f"the body must be a JSON object, not a {type(payload).__name__}")
         if b"\\u0000" in body:  # rare: only then walk the payload (JSON can only carry NUL escaped)
             payload = replace_nul(payload)
-        if source is None:
-            key = payload.get("writeKey")
-            source = self.config.write_keys.get(key) if isinstance(key, str) else None
-            if source is None:
-                raise RequestRejected(401, "missing_write_key" if key is None else "unknown_write_key",
+        if key is None:  # beacons cannot set headers: analytics.js puts the key in the body, RudderStack in the URL
+            sent = payload.get("writeKey")
+            if sent is None:
+                sent = request.query_params.get("writeKey")
+            key = sent if isinstance(sent, str) and sent in self.config.write_keys else None
+            if key is None:
+                raise RequestRejected(401, "missing_write_key" if sent is None else "unknown_write_key",
                                       "send the write key as the HTTP Basic user name (empty password)")
+        self.check_origin(key, origin)
+        source = self.config.write_keys[key]
         batch_context = None
         if kind == "batch":
             messages = payload.get("batch")
@@ -331,12 +377,7 @@ def create_app(config: CollectorConfig | None = None, *, freeze_gc: bool = False
         finally:
             await collector.stop()
 
-    async def not_allowed(request: Request) -> Response:
-        return _json(405, {"success": False, "code": "method_not_allowed", "message": "use POST"})
-
-    routes = [
-        Route("/v1/{kind}", collector.handle, methods=["POST"]),
-        Route("/v1/{kind}", not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+    routes = [  # /v1/<call> never reaches the router: CollectorApp answers it (POST, the preflight, 405s)
         Route("/health", collector.health, methods=["GET"]),
         Route("/metrics", collector.metrics, methods=["GET"]),
         Route("/openapi.json", collector.openapi_json, methods=["GET"]),
@@ -347,10 +388,12 @@ def create_app(config: CollectorConfig | None = None, *, freeze_gc: bool = False
 
 
 class CollectorApp:
-    """``POST /v1/<call>`` straight to the collector; everything else (lifespan, 405s, /health) through Starlette.
+    """``/v1/<call>`` straight to the collector (the calls, their CORS preflights, 405s for other methods);
+    everything else (lifespan, /health, /metrics, /openapi.json) through Starlette.
 
     The tracking calls are nearly all of the traffic: skipping Starlette's middleware stack and router for
-    them saves a measurable share of each request's CPU. Answers are the same either way.
+    them saves a measurable share of each request's CPU, and keeps one place that adds the CORS headers
+    (Starlette's CORS middleware would not see these requests).
     """
 
     def __init__(self, app: Starlette, collector: Collector):
@@ -361,12 +404,23 @@ class CollectorApp:
         return self.app.state
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http":
             path = scope["path"]
-            kind = path[4:]
-            if path.startswith("/v1/") and kind and "/" not in kind:
-                scope["path_params"] = {"kind": kind}
-                response = await self.collector.handle(Request(scope, receive))
+            if path.startswith(BEACON_PREFIX):
+                path = path[len(BEACON_PREFIX) - 4:]  # /beacon/v1/batch is /v1/batch with the key in the URL
+            if path.startswith("/v1/") and "/" not in path[4:] and path[4:]:
+                method = scope["method"]
+                request = Request(scope, receive)
+                if method == "POST":
+                    scope["path_params"] = {"kind": path[4:]}
+                    response = await self.collector.handle(request)
+                elif method == "OPTIONS":  # the CORS preflight of a browser SDK
+                    response = Response(status_code=204, headers=cors.preflight_headers(request.headers.get("origin")))
+                else:
+                    response = _json(405, {"success": False, "code": "method_not_allowed", "message": "use POST"},
+                                     {"Allow": "POST, OPTIONS"})
+                    if origin := request.headers.get("origin"):
+                        response.headers.update(cors.response_headers(origin))
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

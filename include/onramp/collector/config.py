@@ -28,8 +28,39 @@ def parse_write_keys(text: str) -> dict[str, str]:
     return keys
 
 
-def load_write_keys(settings: Settings) -> dict[str, str]:
+def _masked(key: str) -> str:
+    """A write key as it may appear in an error message (keys are secrets)."""
+    return key[:4] + "..." if len(key) > 8 else "..."
+
+
+def _origins(values, where: str) -> tuple[str, ...]:
+    """Validated allowed-origin patterns; ``where`` names the setting or file entry in the error."""
+    from onramp.collector.cors import OriginPatternError, parse_pattern
+
+    if isinstance(values, str):
+        values = [v for v in values.replace(" ", ",").split(",") if v.strip()]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise SettingsError(f"{where}: allowed_origins must be a list of origins, e.g. [https://app.example.com]")
+    problems = []
+    for value in values:
+        try:
+            parse_pattern(value)
+        except OriginPatternError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise SettingsError(f"{where}: " + "; ".join(problems))
+    return tuple(v.strip() for v in values)
+
+
+def read_write_keys(settings: Settings) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """(write key -> source, write key -> origins its browser calls may come from).
+
+    The keys file maps a key to its source name, or to ``{source: ..., allowed_origins: [...]}``. Keys that
+    list no origins get ``ONRAMP_COLLECTOR_ALLOWED_ORIGINS`` (default: none, so browsers are refused and
+    server SDKs, which send no ``Origin``, are not affected). The demo key accepts every origin.
+    """
     keys: dict[str, str] = {}
+    origins: dict[str, tuple[str, ...]] = {}
     path = settings.collector_write_keys_file
     if path:
         import yaml
@@ -39,10 +70,31 @@ def load_write_keys(settings: Settings) -> dict[str, str]:
         except (OSError, yaml.YAMLError) as exc:
             raise SettingsError(f"ONRAMP_COLLECTOR_WRITE_KEYS_FILE={path}: cannot read it ({exc})") from None
         if not isinstance(loaded, dict):
-            raise SettingsError(f"{path} must be a YAML mapping of write key -> source name")
-        keys.update({str(k): str(v) for k, v in loaded.items()})
+            raise SettingsError(f"{path} must be a YAML mapping of write key -> source name "
+                                "(or -> {source: name, allowed_origins: [...]})")
+        for key, entry in loaded.items():
+            key = str(key)
+            if isinstance(entry, dict):
+                unknown = set(entry) - {"source", "allowed_origins"}
+                if unknown or not isinstance(entry.get("source"), str) or not entry["source"]:
+                    raise SettingsError(f"{path}: the entry of key {_masked(key)} needs a 'source' name and may "
+                                        f"have 'allowed_origins'" + (f" (unknown: {sorted(unknown)})" if unknown else ""))
+                keys[key] = entry["source"]
+                if "allowed_origins" in entry:
+                    origins[key] = _origins(entry["allowed_origins"] or [],
+                                            f"{path}, key {_masked(key)} (source {entry['source']})")
+            else:
+                keys[key] = str(entry)
     keys.update(parse_write_keys(settings.collector_write_keys))
-    return keys or {DEMO_WRITE_KEY: "demo"}
+    if not keys:
+        return {DEMO_WRITE_KEY: "demo"}, {DEMO_WRITE_KEY: ("*",)}
+    default = _origins(settings.collector_allowed_origins, "ONRAMP_COLLECTOR_ALLOWED_ORIGINS")
+    return keys, {key: origins.get(key, default) for key in keys}
+
+
+def load_write_keys(settings: Settings) -> dict[str, str]:
+    """Write key -> source name."""
+    return read_write_keys(settings)[0]
 
 
 @dataclass(frozen=True)
@@ -52,6 +104,8 @@ class CollectorConfig:
     redis_url: str
     redis_prefix: str
     write_keys: dict[str, str] = field(default_factory=lambda: {DEMO_WRITE_KEY: "demo"})
+    # write key -> origins its browser calls may come from ("*": any); a key missing here: none
+    allowed_origins: dict[str, tuple[str, ...]] = field(default_factory=lambda: {DEMO_WRITE_KEY: ("*",)})
     host: str = "127.0.0.1"
     port: int = 8090
     workers: int = 1
@@ -68,10 +122,12 @@ class CollectorConfig:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> CollectorConfig:
         s = settings or get_settings()
+        write_keys, allowed_origins = read_write_keys(s)
         return cls(
             redis_url=s.redis_url,
             redis_prefix=s.redis_prefix,
-            write_keys=load_write_keys(s),
+            write_keys=write_keys,
+            allowed_origins=allowed_origins,
             host=s.collector_host,
             port=s.collector_port,
             workers=s.collector_workers,

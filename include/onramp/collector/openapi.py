@@ -44,6 +44,7 @@ def document(plan: TrackingPlan, max_event_bytes: int, max_request_bytes: int) -
         "400": _error("malformed request (JSON, gzip, shape), or every message broke the tracking plan "
                       "(they are dead-lettered; reasons in `errors`)"),
         "401": _error("missing or unknown write key"),
+        "403": _error("`origin_not_allowed`: a browser call from a page origin the write key does not allow"),
         "413": _error(f"request over {max_request_bytes} bytes or a message over {max_event_bytes} bytes"),
         "415": _error("content type other than application/json or text/plain, or an encoding other than gzip"),
         "429": _error("write key over its rate limit, or the stream backlog is full: retry later"),
@@ -63,6 +64,11 @@ def document(plan: TrackingPlan, max_event_bytes: int, max_request_bytes: int) -
                             "schema": {"enum": ["gzip", "identity"]}}],
             "responses": responses,
         }}
+    paths["/v1/m"] = {"post": {
+        "operationId": "sdk_metrics", "summary": "analytics.js telemetry: counted in /metrics, never stored",
+        "requestBody": {"content": {"text/plain": {"schema": {"type": "object", "required": ["series"]}}}},
+        "responses": {"200": {"description": "counted"}, "400": _error("not a {\"series\": [...]} body")},
+    }}
     paths["/health"] = {"get": {"operationId": "health", "summary": "liveness and Redis reachability",
                                 "responses": {"200": {"description": "ok"}, "503": {"description": "Redis down"}}}}
     paths["/metrics"] = {"get": {"operationId": "metrics", "summary": "Prometheus metrics",
@@ -92,7 +98,11 @@ def document(plan: TrackingPlan, max_event_bytes: int, max_request_bytes: int) -
         "openapi": "3.1.0",
         "info": {"title": "Onramp event collector", "version": "1",
                  "description": "Segment HTTP Tracking API. Authenticate with the write key as the HTTP Basic "
-                                "user name (empty password). Tracking plan in force: " + plan.version},
+                                "user name (empty password), or `writeKey` in the body (beacons). analytics.js' "
+                                "short paths `/v1/t|p|i|g|a|s|b` are the same calls as `/v1/track|page|identify|"
+                                "group|alias|screen|batch`; `/beacon/v1/batch?writeKey=` is RudderStack's beacon. "
+                                "Every `/v1/*` path answers CORS preflights; browser calls are accepted only from "
+                                "the origins the write key allows. Tracking plan in force: " + plan.version},
         "components": {"securitySchemes": {"writeKey": {"type": "http", "scheme": "basic"}}, "schemas": schemas},
         "paths": paths,
     }
