@@ -43,7 +43,7 @@ def test_missing_ids_and_call_specific_fields_use_the_plans_own_words(plan):
 
 def test_non_track_calls_are_checked_against_the_envelope(plan):
     verdict = plan.check({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}})
-    assert verdict.ok and verdict.schema_version == "envelope/v1"
+    assert verdict.ok and verdict.schema_version == "envelope/v2"
     wrong = plan.check({"type": "identify", "userId": "u1", "traits": "pro"})
     assert not wrong.ok and wrong.reasons[0].path == "$.traits"
 
@@ -90,4 +90,13 @@ def test_explicit_nulls_count_as_absent_like_the_sdks_send_them(plan):
     both_null = plan.check({"type": "identify", "userId": None, "anonymousId": None})
     assert both_null.reasons[0].message == "missing id: a message needs userId or anonymousId"
     assert plan.check({"type": "alias", "userId": "u1", "previousId": None}).reasons[0].message == \
-        "previousId must not be null"
+        "previousId must not be null or empty"
+
+
+def test_empty_ids_count_as_absent_like_rudderstack_sends_them(plan):
+    # @rudderstack/analytics-js sends "userId": "" until identify (envelope v2; v1 dead-lettered it)
+    assert plan.check({**OK, "userId": ""}).ok
+    assert plan.check({"type": "identify", "userId": "", "anonymousId": ""}).reasons[0].message == \
+        "missing id: a message needs userId or anonymousId"
+    assert plan.check({"type": "group", "userId": "u1", "groupId": ""}).reasons[0].message == \
+        "groupId must not be null or empty"
