@@ -29,6 +29,7 @@ lint: setup  ## ruff, including the Airflow (AIR) rules
 	@.venv/bin/ruff check .
 
 test: setup  ## lint + the whole suite (dags, unit, integration, e2e) against real services
+	@scripts/browser.sh
 	@$(ONRAMP) services up
 	@.venv/bin/ruff check .
 	@.venv/bin/pytest -q tests

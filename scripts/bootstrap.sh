@@ -49,4 +49,19 @@ if ! command -v redis-server >/dev/null 2>&1; then
     say "warning: no redis-server binary; install one (apt-get install redis-server) unless ONRAMP_REDIS_URL points at a running Redis"
   fi
 fi
+# The example onboarding page serves the browser SDKs from their npm packages (never a CDN).
+web=examples/web
+web_stamp=$web/node_modules/.onramp-lock.sha256
+if [ -f $web/package-lock.json ] && [ "$(cat "$web_stamp" 2>/dev/null)" != "$(sha256sum < $web/package-lock.json)" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    say "installing the browser SDKs for the example page (npm ci in $web)"
+    if (cd $web && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+      sha256sum < $web/package-lock.json > "$web_stamp"
+    else
+      say "warning: npm ci failed in $web; the example page and its browser tests are unavailable"
+    fi
+  else
+    say "note: no npm; the example page (examples/web) needs Node.js and npm for its browser SDKs"
+  fi
+fi
 say "ready: .venv ($(.venv/bin/python --version))"

@@ -19,11 +19,14 @@ app = typer.Typer(help="Onramp: open data platform for personalized customer onb
 services_app = typer.Typer(help="PostgreSQL and Redis: use the configured ones or start embedded ones.", no_args_is_help=True)
 airflow_app = typer.Typer(help="The local Airflow 3 runtime (api-server, scheduler, dag-processor, triggerer).",
                           no_args_is_help=True)
+web_app = typer.Typer(help="The example onboarding page (examples/web/), instrumented with the browser SDKs.",
+                      no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(airflow_app, name="airflow")
 app.add_typer(cdc_app, name="cdc")
 app.add_typer(collector_app, name="collector")
 app.add_typer(stream_app, name="stream")
+app.add_typer(web_app, name="web")
 
 
 @app.command()
@@ -169,15 +172,48 @@ def airflow_status() -> None:
         console.print(f"UI {creds.url}  login {creds.username} / {creds.password}")
 
 
+@web_app.command("serve")
+@friendly
+def web_serve() -> None:
+    """Serve the example page in the foreground (ONRAMP_WEB_HOST / ONRAMP_WEB_PORT)."""
+    from onramp import web_example
+
+    settings = get_settings()
+    console.print(f"example onboarding page at {web_example.url(settings)} "
+                  f"(?sdk=segment or ?sdk=rudderstack), sending to {web_example.collector_url(settings)}")
+    web_example.serve(settings)
+
+
+@web_app.command("up")
+@friendly
+def web_up() -> None:
+    """Serve the example page in the background (stopped by `onramp web down` or `make down`)."""
+    from onramp import web_example
+
+    settings = get_settings()
+    address = web_example.start(settings)
+    console.print(f"example onboarding page at {address} (log {web_example.log_path(settings)})")
+
+
+@web_app.command("down")
+@friendly
+def web_down() -> None:
+    """Stop the background example page."""
+    from onramp import web_example
+
+    console.print("stopped the example page" if web_example.stop(get_settings()) else "the example page was not running")
+
+
 @app.command()
 @friendly
 def down() -> None:
-    """Stop everything Onramp started: the collector, Airflow, then the embedded services."""
-    from onramp import airflow_runtime, services
+    """Stop everything Onramp started: the example page, the collector, Airflow, then the embedded services."""
+    from onramp import airflow_runtime, services, web_example
     from onramp.collector import runtime as collector_runtime
 
     settings = get_settings()
-    stopped = collector_runtime.stop(settings) + airflow_runtime.stop(settings) + services.down(settings)
+    stopped = (web_example.stop(settings) + collector_runtime.stop(settings) + airflow_runtime.stop(settings)
+               + services.down(settings))
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 

@@ -21,16 +21,18 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from onramp.airflow_runtime import AirflowRuntimeError
     from onramp.cdc.errors import CdcError
     from onramp.collector.plan import PlanError
-    from onramp.collector.runtime import CollectorStartError
     from onramp.collector.workers import PortInUse, WorkerFailed
     from onramp.migrations import MigrationError
+    from onramp.processes import ServiceStartError
     from onramp.quality import GateFailed, SuiteError
     from onramp.services import ServiceError
     from onramp.settings import SettingsError
     from onramp.simulator.sinks import SinkError
+    from onramp.web_example import WebExampleError
 
     return (SettingsError, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError, CdcError,
-            GateFailed, SuiteError, SinkError, PlanError, CollectorStartError, PortInUse, WorkerFailed)
+            GateFailed, SuiteError, SinkError, PlanError, ServiceStartError, PortInUse, WorkerFailed,
+            WebExampleError)
 
 
 def _unreachable(exc: BaseException) -> str | None:

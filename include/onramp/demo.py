@@ -9,7 +9,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from onramp.settings import Settings, redact
+from onramp.settings import Settings, SettingsError, redact
 
 # One pipeline cycle, in order. Each issue that adds a stage adds its DAG here.
 PIPELINE_CYCLE: list[str] = ["platform_smoke", "cdc_app_db", "events_stream_load"]
@@ -44,7 +44,7 @@ def _timed(reports: list[StageReport], name: str, console: Console):
 
 def run(settings: Settings, users: int | None = None, console: Console | None = None) -> bool:
     """Run the whole demo; returns True when every stage succeeded."""
-    from onramp import airflow_runtime, services, simulator
+    from onramp import airflow_runtime, processes, services, simulator, web_example
     from onramp.airflow_client import AirflowClient
     from onramp.collector import runtime as collector_runtime
 
@@ -83,6 +83,11 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
             console.print(f"[red]{stage.detail}[/]")
         else:
             console.print(f"{sdk['sent']:,} events accepted by {address}")
+        try:  # a page of its own origin, instrumented with the browser SDKs, for a visitor's point of view
+            web_page = web_example.start(settings)
+        except (web_example.WebExampleError, SettingsError, processes.ServiceStartError) as exc:
+            web_page = f"not served: {exc}"
+        console.print(f"example onboarding page: {web_page}")
 
     client = AirflowClient(creds, log_folder=airflow_runtime.airflow_home(settings) / "logs")
     all_ok = True
@@ -109,7 +114,7 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
         client.close()
 
     stage_counts = _warehouse_counts(settings)
-    _print_summary(console, settings, reports, creds, stage_counts, all_ok)
+    _print_summary(console, settings, reports, creds, stage_counts, all_ok, web_page)
     return all_ok and all(r.ok for r in reports)
 
 
@@ -130,7 +135,8 @@ def _warehouse_counts(settings: Settings) -> dict[str, int]:
     return counts
 
 
-def _print_summary(console: Console, settings: Settings, reports: list[StageReport], creds, warehouse: dict[str, int], ok: bool) -> None:
+def _print_summary(console: Console, settings: Settings, reports: list[StageReport], creds, warehouse: dict[str, int],
+                   ok: bool, web_page: str) -> None:
     table = Table("stage", "result", "seconds", "counts", title="Onramp demo: one pipeline cycle")
     for r in reports:
         counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items())
@@ -145,7 +151,8 @@ def _print_summary(console: Console, settings: Settings, reports: list[StageRepo
     console.print(f"Warehouse:   {redact(settings.warehouse_url)}")
     console.print(f"Collector:   http://{settings.collector_host}:{settings.collector_port}  (Segment HTTP API; "
                   "/metrics, /openapi.json)")
+    console.print(f"Web page:    {web_page}  (a sign-up sent by analytics.js; ?sdk=rudderstack for RudderStack's SDK)")
     console.print(f"Lake:        {settings.lake_path}")
     console.print(f"Logs:        {settings.home_path / 'airflow' / 'logs'}")
-    console.print("Airflow and the collector keep running so you can look around; `make down` stops everything.")
+    console.print("Airflow, the collector and the page keep running so you can look around; `make down` stops everything.")
     console.print("[bold green]demo succeeded[/]" if ok else "[bold red]demo failed: see the failing task's log above[/]")

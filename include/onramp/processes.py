@@ -10,11 +10,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
+from dataclasses import fields
 from pathlib import Path
 
 from onramp.settings import PROJECT_ROOT, Settings
+
+
+class ServiceStartError(RuntimeError):
+    """A background service did not come up; the message names its log."""
 
 
 def run_dir(settings: Settings) -> Path:
@@ -100,3 +106,36 @@ def stop(settings: Settings, names: Iterable[str], timeout: float = 30) -> list[
             except OSError:
                 pass
     return list(groups)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_http_service(settings: Settings, name: str, args: list[str], health_url: str, log: Path,
+                       timeout: float = 60) -> None:
+    """Run ``onramp <args>`` in the background (unless it runs already) until ``health_url`` answers 200.
+
+    The process gets every setting in its environment, so it serves what this command was configured with.
+    """
+    if running(settings, [name]).get(name) is None:
+        if _answers(health_url):
+            raise ServiceStartError(f"something else answers at {health_url}; stop it or choose another port")
+        env = dict(os.environ)
+        env.update({f"ONRAMP_{f.name.upper()}": str(getattr(settings, f.name)) for f in fields(settings)})
+        binary = Path(sys.executable).with_name("onramp")
+        spawn(settings, name, [str(binary), *args], env, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _answers(health_url):
+            return
+        if running(settings, [name]).get(name) is None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            raise ServiceStartError(f"the {name} exited during start-up; {log} ends:\n{tail}")
+        time.sleep(0.3)
+    raise ServiceStartError(f"the {name} did not answer at {health_url} within {timeout:.0f}s; see {log}")

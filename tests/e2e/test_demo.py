@@ -51,6 +51,7 @@ def demo_env(tmp_path, pg_admin_url, settings):
         ONRAMP_REDIS_PREFIX=f"onramp-e2e-{tag}:",
         ONRAMP_AIRFLOW_PORT=str(free_port()),
         ONRAMP_COLLECTOR_PORT=str(free_port()),
+        ONRAMP_WEB_PORT=str(free_port()),
         ONRAMP_SIM_USERS="500",
         ONRAMP_SIM_LIVE_EVENTS="300",
         ONRAMP_CDC_SCHEDULE="none",  # only the demo's own runs, so the counts below are the demo's
@@ -100,6 +101,12 @@ def test_demo_runs_one_cycle_through_the_scheduler_and_down_leaves_nothing(demo_
     token = httpx.post(f"http://127.0.0.1:{env['ONRAMP_AIRFLOW_PORT']}/auth/token",
                        json={"username": "admin", "password": password}, timeout=10)
     assert token.status_code == 201, token.text
+
+    # The example page is served on its own origin and points at the demo's collector.
+    page = f"http://127.0.0.1:{env['ONRAMP_WEB_PORT']}"
+    assert f"Web page:    {page}" in output
+    config = httpx.get(f"{page}/config.js", timeout=10).text
+    assert f"http://127.0.0.1:{env['ONRAMP_COLLECTOR_PORT']}" in config and "onramp-demo-write-key" in config
 
     assert _our_processes(home), "Airflow should still be running after the demo, for the user to look around"
     down = subprocess.run([ONRAMP, "down"], env=env, capture_output=True, text=True, timeout=120)
