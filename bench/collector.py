@@ -41,8 +41,8 @@ import psycopg  # noqa: E402
 import redis  # noqa: E402
 
 from onramp.collector.config import DEMO_WRITE_KEY, LoaderConfig  # noqa: E402
+from onramp.local.services import EmbeddedRedis  # noqa: E402
 from onramp.migrations import migrate  # noqa: E402
-from onramp.services import EmbeddedRedis  # noqa: E402
 from onramp.settings import get_settings, with_database  # noqa: E402
 
 PYTHON = sys.executable

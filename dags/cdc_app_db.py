@@ -22,57 +22,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Asset, AssetAlias, Param, dag, get_current_context, task, task_group
+from airflow.sdk import Param, dag, task_group
 
-from onramp.cdc.tasks import dag_pool, dag_schedule, table_ids
+from onramp.airflow.cdc import apply_to_staging, check_slot_lag, extract_changes, gate_changes
+from onramp.cdc.steps import dag_schedule, table_ids
 
 TABLES = table_ids()
-STAGING_ASSETS = AssetAlias("cdc_app_db_staging")
-PER_TABLE = {"map_index_template": "{{ cdc_table }}", "pool": dag_pool(), "max_active_tis_per_dagrun": 2}
-
-
-def _label(table_id: str) -> dict:
-    context = get_current_context()
-    context["cdc_table"] = table_id  # shown as the mapped instance's name in the UI
-    return context
-
-
-@task(**PER_TABLE, execution_timeout=timedelta(hours=2))
-def extract_changes(table_id: str) -> dict:
-    from onramp.cdc.tasks import extract_task
-
-    context = _label(table_id)
-    return extract_task(table_id, context["run_id"], context["params"].get("backfill_table"))
-
-
-@task(**PER_TABLE, execution_timeout=timedelta(hours=1))
-def gate_changes(manifest: dict) -> dict:
-    from onramp.cdc.tasks import gate_task
-
-    context = _label(manifest["table"])
-    return gate_task(manifest, context["run_id"])
-
-
-@task(**PER_TABLE, outlets=[STAGING_ASSETS], execution_timeout=timedelta(hours=2))
-def apply_to_staging(manifest: dict) -> dict:
-    from onramp.cdc.tasks import apply_task, changed
-
-    context = _label(manifest["table"])
-    result = apply_task(manifest, context["run_id"])
-    if changed(result):
-        context["outlet_events"][STAGING_ASSETS].add(
-            Asset(result["asset_uri"]),
-            extra={"table": result["table"], "snapshot_rows": result["snapshot_rows"], "changes": result["changes"]},
-        )
-    return result
-
-
-@task(**PER_TABLE)
-def check_slot_lag(result: dict) -> dict:
-    from onramp.cdc.tasks import check_lag_task
-
-    _label(result["table"])
-    return check_lag_task(result)
 
 
 @task_group

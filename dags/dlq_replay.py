@@ -19,23 +19,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag
 
-
-@task
-def replay_dead_letters() -> dict:
-    from onramp.stream.service import replay_dead_letters as replay
-
-    context = get_current_context()
-    params = context["params"]
-    report, drained = replay(
-        context["run_id"], reason=params.get("reason"), event_name=params.get("event_name"),
-        since=params.get("since"), until=params.get("until"), schema_version=params.get("schema_version"),
-        limit=int(params.get("limit") or 100_000),
-    )
-    counts = {"drained_from_stream": drained, **report.as_dict()}
-    print(f"dead-letter replay {context['run_id']}: {counts}")
-    return counts
+from onramp.airflow.events import replay_dead_letters
 
 
 @dag(

@@ -26,84 +26,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import (
-    Asset,
-    AssetOrTimeSchedule,
-    AssetWatcher,
-    CronTriggerTimetable,
-    dag,
-    get_current_context,
-    task,
-)
+from airflow.sdk import dag
 
-from onramp.settings import get_settings
-from onramp.stream.keys import LOADER_GROUP, StreamKeys
-from onramp.stream.trigger import StreamBacklogTrigger
-
-# fallback schedule when no watcher event comes (triggerer down, missed wake-up); config from the environment
-FALLBACK_CRON = get_settings().stream_fallback_cron
-CONSUMER = "airflow-events_stream_load"  # stable: a retried task replays its own in-flight entries first
-MAX_DRAIN_SECONDS = 600  # one run drains at most this long; the watcher wakes the next one
-
-EVENTS_STREAM = Asset(
-    name="events_stream",
-    uri="stream://onramp/events",
-    watchers=[AssetWatcher(
-        name="events_stream_backlog",
-        trigger=StreamBacklogTrigger(stream=StreamKeys(get_settings().redis_prefix).events, group=LOADER_GROUP),
-    )],
-)
-RAW_EVENTS = Asset(name="raw.events", uri="warehouse://raw/events")
-
-
-@task
-def load_dead_letters() -> int:
-    import redis
-
-    from onramp.settings import get_settings
-    from onramp.stream.dead_letters import drain_dead_letters
-
-    settings = get_settings()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
-    try:
-        moved = drain_dead_letters(client, settings.redis_prefix, settings.warehouse_url, CONSUMER)
-    finally:
-        client.close()
-    print(f"{moved} dead letters moved to ops.dead_letters")
-    return moved
-
-
-@task(outlets=[RAW_EVENTS])
-def load_events() -> dict:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    from onramp.collector.config import LoaderConfig
-    from onramp.settings import get_settings
-    from onramp.stream.loader import EventLoader
-
-    settings = get_settings()
-    loader = EventLoader(redis_url=settings.redis_url, prefix=settings.redis_prefix,
-                         warehouse_url=settings.warehouse_url, lake_dir=settings.lake_path, consumer=CONSUMER,
-                         config=LoaderConfig.from_settings(), gate=True, gate_stage="events_stream_load")
-    try:
-        report = loader.drain(max_seconds=MAX_DRAIN_SECONDS)
-    finally:
-        loader.close()
-    summary = report.as_dict()
-    print(f"loaded {report.loaded} new events into raw.events in {report.batches} batches "
-          f"({report.duplicates} duplicates skipped, {report.recovered_batches} lake re-exports): {summary}")
-    if report.loaded == 0 and report.recovered_batches == 0:
-        raise AirflowSkipException(f"nothing new to publish: {summary}")
-    get_current_context()["outlet_events"][RAW_EVENTS].extra = {k: summary[k] for k in ("batches", "loaded", "duplicates")}
-    return summary
+from onramp.airflow.events import load_dead_letters, load_events, schedule
 
 
 @dag(
     dag_id="events_stream_load",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(FALLBACK_CRON, timezone="UTC", run_immediately=timedelta(0)),
-        assets=EVENTS_STREAM,
-    ),
+    schedule=schedule(),
     catchup=False,
     doc_md=__doc__,
     tags=["onramp", "events", "stream"],

@@ -32,7 +32,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def pg_admin_url(settings: Settings) -> str:
     """The configured server (started by `make test` through `onramp services up`)."""
-    from onramp.services import probe_postgres
+    from onramp.local.services import probe_postgres
 
     problem = probe_postgres(settings.pg_url)
     if problem:

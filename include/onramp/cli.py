@@ -1,9 +1,9 @@
-"""The ``onramp`` command: services, migrations, simulator, local Airflow and the end-to-end demo."""
+"""The ``onramp`` command: operate CDC, the collector and the event stream, migrate, show the settings;
+on a laptop also services, the local Airflow, the simulator and the demo (:mod:`onramp.local.cli`)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -11,22 +11,15 @@ from rich.table import Table
 from onramp.cdc.cli import app as cdc_app
 from onramp.cli_support import console, err, friendly
 from onramp.collector.cli import app as collector_app
+from onramp.local.cli import register as register_local
 from onramp.settings import SettingsError, documented_settings, get_settings, redact
 from onramp.stream.cli import app as stream_app
 
 app = typer.Typer(help="Onramp: open data platform for personalized customer onboarding.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-services_app = typer.Typer(help="PostgreSQL and Redis: use the configured ones or start embedded ones.", no_args_is_help=True)
-airflow_app = typer.Typer(help="The local Airflow 3 runtime (api-server, scheduler, dag-processor, triggerer).",
-                          no_args_is_help=True)
-web_app = typer.Typer(help="The example onboarding page (examples/web/), instrumented with the browser SDKs.",
-                      no_args_is_help=True)
-app.add_typer(services_app, name="services")
-app.add_typer(airflow_app, name="airflow")
 app.add_typer(cdc_app, name="cdc")
 app.add_typer(collector_app, name="collector")
 app.add_typer(stream_app, name="stream")
-app.add_typer(web_app, name="web")
 
 
 @app.command()
@@ -41,52 +34,12 @@ def config() -> None:
     console.print(table)
 
 
-@services_app.command("up")
-@friendly
-def services_up() -> None:
-    """Find or start PostgreSQL and Redis, create the databases, apply migrations."""
-    from onramp import services
-
-    settings = get_settings()
-    modes = services.up(settings)
-    for server in services.pg_servers(settings):
-        console.print(f"postgres ({server.role}) {redact(server.url)}: {modes[f'postgres ({server.role})']}; "
-                      f"databases {', '.join(server.databases)} ready")
-    console.print(f"redis {redact(settings.redis_url)}: {modes['redis']}")
-    console.print("migrations applied")
-
-
-@services_app.command("down")
-@friendly
-def services_down() -> None:
-    """Stop the embedded servers this project started; shared servers are left running."""
-    from onramp import services
-
-    stopped = services.down(get_settings())
-    console.print(f"stopped: {', '.join(stopped)}" if stopped else "no embedded service was running")
-
-
-@services_app.command("status")
-@friendly
-def services_status() -> None:
-    """Say whether each service answers, and whether it is shared or embedded."""
-    from onramp import services
-
-    table = Table("service", "url", "state", "detail")
-    rows = services.status(get_settings())
-    for row in rows:
-        style = "green" if row.state.startswith(("up", "present")) else "red"
-        table.add_row(row.name, row.url, f"[{style}]{row.state}[/]", row.detail)
-    console.print(table)
-    if any(row.state in ("down", "missing") for row in rows):
-        raise typer.Exit(1)
-
-
 @app.command()
 @friendly
 def migrate() -> None:
     """Apply pending SQL migrations (sql/migrations/) to the warehouse and app databases."""
-    from onramp import migrations, services
+    from onramp import migrations
+    from onramp.local import services
 
     settings = get_settings()
     services.ensure_databases(settings)
@@ -95,139 +48,7 @@ def migrate() -> None:
         console.print(f"{target}: {names}")
 
 
-@app.command()
-@friendly
-def simulate(
-    users: Annotated[int, typer.Option(min=1, help="users to create (batch mode)")] = None,  # type: ignore[assignment]
-    seed: Annotated[int, typer.Option(help="same seed, same data")] = None,  # type: ignore[assignment]
-    live: Annotated[bool, typer.Option("--live", help="keep producing changes and events")] = False,
-    rate: Annotated[float, typer.Option(min=0.1, help="events per second in --live mode")] = 20.0,
-    duration: Annotated[float, typer.Option(min=0, help="seconds to run --live (0 = until Ctrl-C)")] = 0,
-    max_events: Annotated[int, typer.Option(min=0, help="stop --live after this many events (0 = no limit)")] = 0,
-    sink: Annotated[str, typer.Option(
-        help="where --live events go: collector:[URL] (default, via the Segment SDK), file:events.jsonl, stdout:")] = "",
-) -> None:
-    """Build the source application database from hidden onboarding personas, or run it live."""
-    from onramp import services, simulator
-
-    settings = get_settings()
-    services.ensure_databases(settings, [settings.app_db])
-    from onramp import migrations
-
-    migrations.migrate(settings.app_db_url, "app")
-    seed = settings.sim_seed if seed is None else seed
-    if live:
-        target = sink or f"collector:http://{settings.collector_host}:{settings.collector_port}"
-        counts = simulator.run_live(
-            settings.app_db_url, seed=seed, rate=rate, duration_s=duration or None,
-            max_events=max_events or None, sink=simulator.make_sink(target),
-        )
-        console.print(f"live simulation stopped; sent to {target}: {counts}")
-        return
-    counts = simulator.simulate_batch(settings.app_db_url, users=users or settings.sim_users, seed=seed, progress=True)
-    table = Table("table", "rows", title=f"app database {settings.app_db} (seed {seed})")
-    for name, count in counts.items():
-        table.add_row(name, f"{count:,}")
-    console.print(table)
-
-
-@airflow_app.command("up")
-@friendly
-def airflow_up() -> None:
-    """Start Airflow (LocalExecutor, metadata in PostgreSQL) and print the UI URL and login."""
-    from onramp import airflow_runtime, services
-
-    settings = get_settings()
-    services.up(settings)
-    with console.status("migrating Airflow metadata database"):
-        airflow_runtime.migrate_metadata(settings)
-    with console.status("starting api-server, scheduler, dag-processor, triggerer"):
-        creds = airflow_runtime.start(settings)
-    console.print(f"Airflow UI: [bold]{creds.url}[/]  login: [bold]{creds.username}[/] / [bold]{creds.password}[/]")
-    console.print(f"logs: {airflow_runtime.airflow_home(settings) / 'logs'}   stop with: make down")
-
-
-@airflow_app.command("down")
-@friendly
-def airflow_down() -> None:
-    """Stop every Airflow process Onramp started."""
-    from onramp import airflow_runtime
-
-    stopped = airflow_runtime.stop(get_settings())
-    console.print(f"stopped Airflow {', '.join(stopped)}" if stopped else "Airflow was not running")
-
-
-@airflow_app.command("status")
-@friendly
-def airflow_status() -> None:
-    """List the Airflow processes Onramp started and the UI login."""
-    from onramp import airflow_runtime
-
-    settings = get_settings()
-    alive = airflow_runtime.running(settings)
-    for name in airflow_runtime.PROCESSES:
-        console.print(f"{name:14} {'running pid ' + str(alive[name]) if name in alive else '[red]stopped[/]'}")
-    if alive:
-        creds = airflow_runtime.login(settings)
-        console.print(f"UI {creds.url}  login {creds.username} / {creds.password}")
-
-
-@web_app.command("serve")
-@friendly
-def web_serve() -> None:
-    """Serve the example page in the foreground (ONRAMP_WEB_HOST / ONRAMP_WEB_PORT)."""
-    from onramp import web_example
-
-    settings = get_settings()
-    console.print(f"example onboarding page at {web_example.url(settings)} "
-                  f"(?sdk=segment or ?sdk=rudderstack), sending to {web_example.collector_url(settings)}")
-    web_example.serve(settings)
-
-
-@web_app.command("up")
-@friendly
-def web_up() -> None:
-    """Serve the example page in the background (stopped by `onramp web down` or `make down`)."""
-    from onramp import web_example
-
-    settings = get_settings()
-    address = web_example.start(settings)
-    console.print(f"example onboarding page at {address} (log {web_example.log_path(settings)})")
-
-
-@web_app.command("down")
-@friendly
-def web_down() -> None:
-    """Stop the background example page."""
-    from onramp import web_example
-
-    console.print("stopped the example page" if web_example.stop(get_settings()) else "the example page was not running")
-
-
-@app.command()
-@friendly
-def down() -> None:
-    """Stop everything Onramp started: the example page, the collector, Airflow, then the embedded services."""
-    from onramp import airflow_runtime, services, web_example
-    from onramp.collector import runtime as collector_runtime
-
-    settings = get_settings()
-    stopped = (web_example.stop(settings) + collector_runtime.stop(settings) + airflow_runtime.stop(settings)
-               + services.down(settings))
-    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
-
-
-@app.command()
-@friendly
-def demo(
-    users: Annotated[int, typer.Option(min=1, help="users to simulate")] = None,  # type: ignore[assignment]
-) -> None:
-    """The main job: services, simulate, one full pipeline cycle through the real scheduler, summary."""
-    from onramp import demo as demo_module
-
-    ok = demo_module.run(get_settings(), users=users, console=console)
-    if not ok:
-        raise typer.Exit(1)
+register_local(app, collector_app)
 
 
 def main() -> None:

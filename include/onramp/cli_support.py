@@ -17,20 +17,21 @@ err = Console(stderr=True, width=_WIDTH)
 
 def known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message already says what was wrong and what to do."""
-    from onramp.airflow_client import AirflowApiError
-    from onramp.airflow_runtime import AirflowRuntimeError
     from onramp.cdc.errors import CdcError
     from onramp.collector.plan import PlanError
     from onramp.collector.workers import PortInUse, WorkerFailed
+    from onramp.db import DatabaseUnavailable
+    from onramp.local.airflow_client import AirflowApiError
+    from onramp.local.airflow_runtime import AirflowRuntimeError
+    from onramp.local.processes import ServiceStartError
+    from onramp.local.services import ServiceError
+    from onramp.local.simulator.sinks import SinkError
+    from onramp.local.web_example import WebExampleError
     from onramp.migrations import MigrationError
-    from onramp.processes import ServiceStartError
     from onramp.quality import GateFailed, SuiteError
-    from onramp.services import ServiceError
     from onramp.settings import SettingsError
-    from onramp.simulator.sinks import SinkError
-    from onramp.web_example import WebExampleError
 
-    return (SettingsError, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError, CdcError,
+    return (SettingsError, DatabaseUnavailable, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError, CdcError,
             GateFailed, SuiteError, SinkError, PlanError, ServiceStartError, PortInUse, WorkerFailed,
             WebExampleError)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 
+from onramp import db
 from onramp.settings import PROJECT_ROOT, Settings
 
 MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
@@ -58,7 +59,7 @@ def migrate(url: str, target: str, root: Path = MIGRATIONS_DIR) -> list[Migratio
     """Apply the pending migrations of ``target`` to the database at ``url``; returns those applied."""
     pending = discover(target, root)
     applied_now = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, "migrations", autocommit=True, statement_timeout_s=0) as conn:
         conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             conn.execute(

@@ -15,9 +15,9 @@ from functools import cache
 from pathlib import Path
 
 import pandas as pd
-import psycopg
 from psycopg.types.json import Jsonb
 
+from onramp import db
 from onramp.settings import PROJECT_ROOT
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -152,7 +152,7 @@ def validate(data: pd.DataFrame, suite: str, batch_id: str, directory: Path | No
 
 def record(warehouse_url: str, result: GateResult, stage: str, quarantine_path: Path | None = None) -> None:
     """Keep the gate's outcome in ``ops.quality_results`` (idempotent per suite and batch)."""
-    with psycopg.connect(warehouse_url) as conn:
+    with db.connect(warehouse_url, "quality") as conn:
         conn.execute(
             "insert into ops.quality_results (suite, batch_id, stage, success, rows_checked, expectations_evaluated,"
             " failures, details, quarantine_path)"

@@ -1,92 +1,132 @@
 """Onramp settings: every knob is an ``ONRAMP_*`` environment variable with a documented default.
 
 Values come from, in order: the process environment, then ``.env`` at the project root (never
-committed; see ``.env.example``), then the defaults below. Nothing here opens a connection, so the
-module is safe to import at DAG parse time.
+committed; see ``.env.example``), then the defaults below (pydantic-settings reads and types them).
+A bad value stops the command with every problem listed at once, each naming the variable and a
+value that would work. Nothing here opens a connection, so the module is safe to import at DAG
+parse time.
+
+These settings are the one source of every endpoint: Airflow connections are derived from them
+(:mod:`onramp.endpoints`), never configured beside them.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "ONRAMP_"
+# (environment, .env file) for one load_settings() call; unset: the process environment and the repo's .env
+_SOURCES: ContextVar[tuple[Mapping[str, str], Path] | None] = ContextVar("onramp_settings_sources", default=None)
+
+
+class SettingsError(ValueError):
+    """A setting has a value Onramp cannot use."""
 
 
 def _default_home() -> str:
     return str(PROJECT_ROOT / ".onramp")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What Onramp is pointed at; build with :func:`get_settings`."""
+class _MappingEnvSource(EnvSettingsSource):
+    """Environment variables from a given mapping instead of ``os.environ`` (tests, isolated stacks)."""
 
-    home: str = field(default_factory=_default_home, metadata={"doc": "state folder: embedded servers, Airflow home, logs, lake"})
-    pg_url: str = field(
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
-        metadata={"doc": "PostgreSQL server for the app, warehouse and airflow databases; a server started here if none answers"},
-    )
-    app_pg_url: str = field(
-        default="postgresql://postgres@127.0.0.1:55432/postgres",
-        metadata={"doc": "PostgreSQL server of the source application (CDC reads it; needs wal_level=logical for log-based CDC); "
-                         "a server with logical decoding is started here if none answers"},
-    )
-    app_db: str = field(default="app", metadata={"doc": "database of the simulated source application"})
-    warehouse_db: str = field(default="warehouse", metadata={"doc": "warehouse database (schemas raw, staging, marts, features, segments, ops)"})
-    airflow_db: str = field(default="airflow", metadata={"doc": "Airflow metadata database"})
-    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata={"doc": "Redis for event streams; a redis-server started here (AOF on) if none answers"})
-    redis_prefix: str = field(default="onramp:", metadata={"doc": "prefix of every Redis key Onramp writes"})
-    lake_dir: str = field(default="", metadata={"doc": "root of the Parquet lake (default: <home>/lake)"})
-    embedded: str = field(default="auto", metadata={"doc": "auto: start embedded servers only when none answers; never: fail instead"})
-    airflow_host: str = field(default="127.0.0.1", metadata={"doc": "address the Airflow API server / UI listens on"})
-    airflow_port: int = field(default=8080, metadata={"doc": "port of the Airflow API server / UI"})
-    airflow_parallelism: int = field(default=4, metadata={"doc": "LocalExecutor worker count (bounded for a 2-core machine)"})
-    sim_users: int = field(default=20_000, metadata={"doc": "users the demo simulates"})
-    sim_seed: int = field(default=42, metadata={"doc": "simulator seed (same seed, same data)"})
-    sim_live_events: int = field(
-        default=5_000, metadata={"doc": "live changes + events the demo sends through the collector with the Segment SDK"})
+    def __init__(self, settings_cls, environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self):
+        return {(k if self.case_sensitive else k.lower()): v for k, v in self._environ.items()
+                if not (self.env_ignore_empty and v == "")}
+
+
+class Settings(BaseSettings):
+    """What Onramp is pointed at; build with :func:`get_settings` (or :func:`load_settings`)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=PROJECT_ROOT / ".env", env_ignore_empty=True,
+                                      extra="ignore", frozen=True)
+
+    home: str = Field(default_factory=_default_home, description='state folder: embedded servers, Airflow home, logs, lake')
+    pg_url: str = Field('postgresql://postgres@127.0.0.1:5432/postgres', description='PostgreSQL server for the app, warehouse and airflow databases; a server started here if none answers')
+    app_pg_url: str = Field('postgresql://postgres@127.0.0.1:55432/postgres', description='PostgreSQL server of the source application (CDC reads it; needs wal_level=logical for log-based CDC); a server with logical decoding is started here if none answers')
+    app_db: str = Field('app', description='database of the simulated source application')
+    warehouse_db: str = Field('warehouse', description='warehouse database (schemas raw, staging, marts, features, segments, ops)')
+    airflow_db: str = Field('airflow', description='Airflow metadata database')
+    redis_url: str = Field('redis://127.0.0.1:6379/0', description='Redis for event streams; a redis-server started here (AOF on) if none answers')
+    redis_prefix: str = Field('onramp:', description='prefix of every Redis key Onramp writes')
+    lake_dir: str = Field('', description='root of the Parquet lake (default: <home>/lake)')
+    pg_statement_timeout_s: float = Field(
+        1800.0, ge=0, description="statement timeout of every PostgreSQL session Onramp opens, in seconds (0 = none)")
+    embedded: Literal['auto', 'never'] = Field('auto', description='auto: start embedded servers only when none answers; never: fail instead')
+    airflow_host: str = Field('127.0.0.1', description='address the Airflow API server / UI listens on')
+    airflow_port: int = Field(8080, description='port of the Airflow API server / UI')
+    airflow_parallelism: int = Field(4, description='LocalExecutor worker count (bounded for a 2-core machine)')
+    sim_users: int = Field(20000, description='users the demo simulates')
+    sim_seed: int = Field(42, description='simulator seed (same seed, same data)')
+    sim_live_events: int = Field(5000, description='live changes + events the demo sends through the collector with the Segment SDK')
     # --- CDC (docs/cdc.md)
-    cdc_config: str = field(default="", metadata={"doc": "CDC sources file (default: config/cdc_sources.yaml)"})
-    cdc_schedule: str = field(default="*/15 * * * *", metadata={"doc": "cron of the cdc_app_db DAG; 'none' for trigger-only"})
-    cdc_pool: str = field(default="default_pool", metadata={"doc": "Airflow pool of the CDC tasks"})
+    cdc_config: str = Field('', description='CDC sources file (default: config/cdc_sources.yaml)')
+    cdc_schedule: str = Field('*/15 * * * *', description="cron of the cdc_app_db DAG; 'none' for trigger-only")
+    cdc_pool: str = Field('default_pool', description='Airflow pool of the CDC tasks')
     # --- event collection and the stream path (docs/events.md)
-    collector_host: str = field(default="127.0.0.1", metadata={"doc": "address the collector listens on"})
-    collector_port: int = field(default=8090, metadata={"doc": "port of the collector (Segment HTTP Tracking API)"})
-    collector_workers: int = field(default=1, metadata={"doc": "collector worker processes"})
-    collector_write_keys: str = field(
-        default="", metadata={"doc": "accepted write keys, key=source,key2=source2 (secret; unset: only the public demo key)"})
-    collector_write_keys_file: str = field(
-        default="", metadata={"doc": "YAML mapping {write_key: source} or {write_key: {source, allowed_origins}} read at start"})
-    collector_allowed_origins: str = field(
-        default="", metadata={"doc": "page origins whose browser calls are accepted for keys that list none of their own "
-                                     "(comma-separated, e.g. https://app.example.com,https://*.example.com; * = any); "
-                                     "unset: none (the demo key accepts any)"})
-    collector_unknown_events: str = field(
-        default="dead_letter", metadata={"doc": "events not in the tracking plan: dead_letter, or accept (flagged unplanned)"})
-    collector_geo_db: str = field(
-        default="", metadata={"doc": "MaxMind/GeoLite2 City .mmdb for IP geolocation (default: the DB-IP lite file from PyPI)"})
-    collector_trust_forwarded_for: bool = field(default=False, metadata={"doc": "take the client IP from X-Forwarded-For (behind a proxy)"})
-    collector_rate_limit: int = field(default=0, metadata={"doc": "events/s per write key and worker; 0 = no limit"})
-    collector_max_backlog: int = field(
-        default=2_000_000, metadata={"doc": "stream entries waiting for the loader before the collector answers 429"})
-    stream_batch_events: int = field(default=50_000, metadata={"doc": "stream loader micro-batch: at most this many events"})
-    stream_batch_seconds: float = field(default=5.0, metadata={"doc": "stream loader micro-batch: at most this many seconds"})
-    stream_claim_idle_seconds: float = field(
-        default=60.0, metadata={"doc": "pending stream entries idle this long are reclaimed from a crashed consumer"})
-    stream_consumer: str = field(default="", metadata={"doc": "consumer name in the loader group (default: loader-<hostname>)"})
-    stream_fallback_cron: str = field(
-        default="*/10 * * * *", metadata={"doc": "events_stream_load runs on this cron too, in case a stream wake-up is missed"})
-    tracking_plan_dir: str = field(default="", metadata={"doc": "tracking plan folder (default: tracking_plan/)"})
+    collector_host: str = Field('127.0.0.1', description='address the collector listens on')
+    collector_port: int = Field(ge=1, default=8090, description='port of the collector (Segment HTTP Tracking API)')
+    collector_workers: int = Field(ge=1, default=1, description='collector worker processes')
+    collector_write_keys: str = Field('', description='accepted write keys, key=source,key2=source2 (secret; unset: only the public demo key)')
+    collector_write_keys_file: str = Field('', description='YAML mapping {write_key: source} or {write_key: {source, allowed_origins}} read at start')
+    collector_allowed_origins: str = Field('', description='page origins whose browser calls are accepted for keys that list none of their own (comma-separated, e.g. https://app.example.com,https://*.example.com; * = any); unset: none (the demo key accepts any)')
+    collector_unknown_events: Literal['dead_letter', 'accept'] = Field('dead_letter', description='events not in the tracking plan: dead_letter, or accept (flagged unplanned)')
+    collector_geo_db: str = Field('', description='MaxMind/GeoLite2 City .mmdb for IP geolocation (default: the DB-IP lite file from PyPI)')
+    collector_trust_forwarded_for: bool = Field(False, description='take the client IP from X-Forwarded-For (behind a proxy)')
+    collector_rate_limit: int = Field(0, description='events/s per write key and worker; 0 = no limit')
+    collector_max_backlog: int = Field(2000000, description='stream entries waiting for the loader before the collector answers 429')
+    stream_batch_events: int = Field(ge=1, default=50000, description='stream loader micro-batch: at most this many events')
+    stream_batch_seconds: float = Field(5.0, description='stream loader micro-batch: at most this many seconds')
+    stream_claim_idle_seconds: float = Field(60.0, description='pending stream entries idle this long are reclaimed from a crashed consumer')
+    stream_consumer: str = Field('', description='consumer name in the loader group (default: loader-<hostname>)')
+    stream_fallback_cron: str = Field('*/10 * * * *', description='events_stream_load runs on this cron too, in case a stream wake-up is missed')
+    tracking_plan_dir: str = Field('', description='tracking plan folder (default: tracking_plan/)')
     # --- the example onboarding page (examples/web/), on its own origin
-    web_host: str = field(default="127.0.0.1", metadata={"doc": "address the example onboarding page is served on"})
-    web_port: int = field(default=8091, metadata={"doc": "port of the example onboarding page (another origin than the collector)"})
-    web_write_key: str = field(
-        default="", metadata={"doc": "write key the example page sends with (default: the demo key, when it is the only one)"})
-    web_collector_url: str = field(
-        default="", metadata={"doc": "collector URL as the browser reaches it (default: http://<collector host>:<port>)"})
+    web_host: str = Field('127.0.0.1', description='address the example onboarding page is served on')
+    web_port: int = Field(ge=1, default=8091, description='port of the example onboarding page (another origin than the collector)')
+    web_write_key: str = Field('', description='write key the example page sends with (default: the demo key, when it is the only one)')
+    web_collector_url: str = Field('', description='collector URL as the browser reaches it (default: http://<collector host>:<port>)')
+
+    @field_validator("pg_url", "app_pg_url")
+    @classmethod
+    def _postgres_url(cls, value: str, info) -> str:
+        return _check_url(value, f"ONRAMP_{info.field_name.upper()}", ("postgresql", "postgres"), 5432)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return _check_url(value, "ONRAMP_REDIS_URL", ("redis", "rediss"), 6379)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource):
+        given = _SOURCES.get()
+        if given is None:
+            return init_settings, env_settings, dotenv_settings
+        environ, env_file = given
+        return init_settings, _MappingEnvSource(settings_cls, environ), DotEnvSettingsSource(settings_cls, env_file=env_file)
 
     @property
     def home_path(self) -> Path:
@@ -112,6 +152,18 @@ class Settings:
     def airflow_db_url(self) -> str:
         return self.db_url(self.airflow_db)
 
+    def as_env(self) -> dict[str, str]:
+        """Every setting as the ``ONRAMP_*`` variable that reproduces it (for the processes Onramp starts)."""
+        return {f"{ENV_PREFIX}{name.upper()}": str(getattr(self, name)) for name in type(self).model_fields}
+
+
+def _check_url(value: str, key: str, schemes: tuple[str, ...], port: int) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"{key}={redact(value)!r} is not a {schemes[0]}:// URL with a host; "
+                         f"set it like {schemes[0]}://user@127.0.0.1:{port}")
+    return value
+
 
 def with_database(url: str, database: str) -> str:
     """Same server and credentials, another database."""
@@ -128,71 +180,41 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines of a dotenv file; comments and blank lines skipped."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
+def _default(name: str) -> Any:
+    field = Settings.model_fields[name]
+    return field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
 
 
-class SettingsError(ValueError):
-    """A setting has a value Onramp cannot use."""
+def _explain(error: dict) -> str:
+    """One problem of a ValidationError in the words the user needs: the variable, its value, what to write."""
+    name = str(error["loc"][0]) if error.get("loc") else "?"
+    key, value, kind = f"{ENV_PREFIX}{name.upper()}", error.get("input"), error["type"]
+    if kind in ("int_parsing", "int_from_float"):
+        return f"{key}={value!r} is not a whole number; set it to one, e.g. {key}={_default(name)}"
+    if kind == "float_parsing":
+        return f"{key}={value!r} is not a number; set it to one, e.g. {key}={_default(name)}"
+    if kind == "bool_parsing":
+        return f"{key}={value!r} is not true or false; set {key}=true or {key}=false"
+    if kind == "literal_error":
+        return f"{key}={value!r} must be {error['ctx']['expected']}"
+    if kind == "greater_than_equal":
+        return f"{key}={value} must be at least {error['ctx']['ge']}"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    return f"{key}={value!r}: {error['msg']}"
 
 
-def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
-    """Settings from ``environ`` (default: ``os.environ``) over ``env_file`` over defaults."""
-    env = read_env_file(env_file if env_file is not None else PROJECT_ROOT / ".env")
-    env.update(os.environ if environ is None else environ)
-    kwargs: dict[str, object] = {}
-    for f in fields(Settings):
-        key = f"ONRAMP_{f.name.upper()}"
-        if key not in env or env[key] == "":
-            continue
-        value = env[key]
-        if f.type == "int":
-            try:
-                kwargs[f.name] = int(value)
-            except ValueError:
-                raise SettingsError(f"{key}={value!r} is not a whole number; set it to one, e.g. {key}={f.default}") from None
-        elif f.type == "float":
-            try:
-                kwargs[f.name] = float(value)
-            except ValueError:
-                raise SettingsError(f"{key}={value!r} is not a number; set it to one, e.g. {key}={f.default}") from None
-        elif f.type == "bool":
-            if value.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise SettingsError(f"{key}={value!r} is not true or false; set {key}=true or {key}=false")
-            kwargs[f.name] = value.lower() in ("1", "true", "yes", "on")
-        else:
-            kwargs[f.name] = value
-    settings = Settings(**kwargs)
-    for key, url, schemes in (
-        ("ONRAMP_PG_URL", settings.pg_url, ("postgresql", "postgres")),
-        ("ONRAMP_APP_PG_URL", settings.app_pg_url, ("postgresql", "postgres")),
-        ("ONRAMP_REDIS_URL", settings.redis_url, ("redis",)),
-    ):
-        parts = urlsplit(url)
-        if parts.scheme not in schemes or not parts.hostname:
-            raise SettingsError(
-                f"{key}={redact(url)!r} is not a {schemes[0]}:// URL with a host; "
-                f"set it like {schemes[0]}://user@127.0.0.1:{5432 if schemes[0] != 'redis' else 6379}"
-            )
-    if settings.embedded not in ("auto", "never"):
-        raise SettingsError(f"ONRAMP_EMBEDDED={settings.embedded!r} must be 'auto' or 'never'")
-    if settings.collector_unknown_events not in ("dead_letter", "accept"):
-        raise SettingsError(
-            f"ONRAMP_COLLECTOR_UNKNOWN_EVENTS={settings.collector_unknown_events!r} must be 'dead_letter' or 'accept'")
-    for name in ("collector_port", "collector_workers", "stream_batch_events", "web_port"):
-        if getattr(settings, name) < 1:
-            raise SettingsError(f"ONRAMP_{name.upper()}={getattr(settings, name)} must be at least 1")
-    return settings
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Settings from ``environ`` (default: ``os.environ``) over ``env_file`` (default: the repo's ``.env``) over
+    defaults; raises :class:`SettingsError` listing every bad value."""
+    token = _SOURCES.set((os.environ if environ is None else environ,
+                          PROJECT_ROOT / ".env" if env_file is None else Path(env_file)))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_explain(e) for e in exc.errors())) from None
+    finally:
+        _SOURCES.reset(token)
 
 
 @cache
@@ -203,8 +225,5 @@ def get_settings() -> Settings:
 
 def documented_settings() -> list[tuple[str, str, str]]:
     """(env var, default, meaning) for every setting: feeds README and ``onramp config``."""
-    rows = []
-    for f in fields(Settings):
-        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-        rows.append((f"ONRAMP_{f.name.upper()}", str(default), f.metadata.get("doc", "")))
-    return rows
+    return [(f"{ENV_PREFIX}{name.upper()}", str(_default(name)), field.description or "")
+            for name, field in Settings.model_fields.items()]

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import redis
+
+from onramp import db
 
 
 def check_redis(url: str, prefix: str) -> str:
     """Round-trip one entry through a Redis stream under our prefix, then remove the key."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    client = db.redis_client(url, "smoke", timeout_s=10)
     key = f"{prefix}smoke:{uuid.uuid4().hex}"
     try:
         entry_id = client.xadd(key, {"check": "platform_smoke"})
@@ -38,3 +39,13 @@ def check_lake(lake_dir: str | Path, run_id: str) -> str:
         raise RuntimeError(f"Parquet file {target} did not read back what was written")
     target.unlink()
     return f"wrote and read {target.parent}"
+
+
+def record_checks(run_id: str, checked_at, rows: list[dict]) -> None:
+    """Keep the run's checks in ``ops.platform_checks`` (idempotent per run and check)."""
+    from onramp.endpoints import url_for
+
+    statement = db.sql("smoke", "record_checks")
+    with db.connect(url_for("onramp_warehouse"), "smoke") as conn, conn.cursor() as cur:
+        for row in rows:
+            cur.execute(statement, {"run_id": run_id, "ok": True, "checked_at": checked_at, **row})

@@ -6,4 +6,4 @@ select message_id, type, event_name, event, name, user_id, anonymous_id, group_i
        country, region, city, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
        referrer_host, referrer_type, stream_id, load_batch_id
 from raw.events
-where load_batch_id = %(batch_id)s
+where load_batch_id = $1

@@ -18,7 +18,7 @@ import pytest
 import redis
 import yaml
 
-from onramp.airflow_runtime import Login
+from onramp.local.airflow_runtime import Login
 from onramp.settings import Settings, load_settings
 from tests.conftest import drop_database, free_port
 
@@ -34,7 +34,7 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, pg_admin_url, settings) -> Iterator[Stack]:
-    from onramp import airflow_runtime, services
+    from onramp.local import airflow_runtime, services
     from onramp.migrations import migrate
     from tests.integration.cdc.conftest import drop_source_database
 
@@ -95,7 +95,7 @@ def stack(tmp_path_factory, pg_admin_url, settings) -> Iterator[Stack]:
 
 
 def airflow_log_folder(stack: Stack) -> Path:
-    from onramp.airflow_runtime import airflow_home
+    from onramp.local.airflow_runtime import airflow_home
 
     return airflow_home(stack.settings) / "logs"
 

@@ -35,7 +35,7 @@ RETRY_HEADERS = ("x-retry-count", "rsa-retry-attempt", "rsa-recovered")
 
 
 def _requirements() -> str | None:
-    from onramp.web_example import missing_sdks
+    from onramp.local.web_example import missing_sdks
 
     if CHROMIUM is None:
         return "Chromium is not installed (apt-get install chromium; `make test` installs it when run as root)"

@@ -27,7 +27,7 @@ def checksum(url: str, table: str, columns: list[str]) -> tuple:
 
 
 def test_cdc_dag_snapshot_then_changes_and_a_backfill_through_the_scheduler(stack):
-    from onramp.airflow_client import AirflowClient
+    from onramp.local.airflow_client import AirflowClient
 
     settings, login, source = stack.settings, stack.login, stack.cdc_source
     client = AirflowClient(login, log_folder=airflow_log_folder(stack))

@@ -76,8 +76,8 @@ def _events(run: str) -> tuple[list[dict], list[dict]]:
 
 
 def test_sdk_events_land_once_enriched_and_invalid_ones_in_dead_letters(stack, collector):
-    from onramp.airflow_client import AirflowClient
-    from onramp.collector.sdk_sink import SegmentSdkSink
+    from onramp.local.airflow_client import AirflowClient
+    from onramp.local.simulator.sdk_sink import SegmentSdkSink
 
     settings, login, collector_url = stack.settings, stack.login, collector
     valid, invalid = _events(uuid.uuid4().hex[:6])

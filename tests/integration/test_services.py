@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import redis
 
-from onramp import services
+from onramp.local import services
 from onramp.settings import load_settings
 from tests.conftest import free_port
 

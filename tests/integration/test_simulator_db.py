@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from onramp import migrations
+from onramp.local.simulator import FileSink, make_sink, run_live, simulate_batch
+from onramp.local.simulator.batch import APP_TABLES
+from onramp.local.simulator.personas import SIM_EPOCH
 from onramp.settings import get_settings, with_database
-from onramp.simulator import FileSink, make_sink, run_live, simulate_batch
-from onramp.simulator.batch import APP_TABLES
-from onramp.simulator.personas import SIM_EPOCH
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from onramp.airflow_runtime import airflow_env, login
+from onramp.local.airflow_runtime import airflow_env, login
 from onramp.settings import load_settings
 
 
@@ -15,8 +15,8 @@ def _settings(tmp_path, **env):
 
 def test_connections_and_metadata_db_reach_every_airflow_process(tmp_path):
     env = airflow_env(_settings(tmp_path), base={})
-    assert env["AIRFLOW_CONN_ONRAMP_APP_DB"] == "postgres://cdc:pw2@app.internal:5432/app"
-    assert env["AIRFLOW_CONN_ONRAMP_WAREHOUSE"] == "postgres://etl:pw@db.internal:5433/warehouse"
+    assert env["AIRFLOW_CONN_ONRAMP_APP_DB"].startswith("postgres://cdc:pw2@app.internal:5432/app?")
+    assert env["AIRFLOW_CONN_ONRAMP_WAREHOUSE"].startswith("postgres://etl:pw@db.internal:5433/warehouse?")
     assert env["AIRFLOW_CONN_ONRAMP_REDIS"] == "redis://127.0.0.1:6379/0"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://etl:pw@db.internal:5433/airflow"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -35,3 +35,15 @@ def test_secrets_are_made_once_and_kept_private(tmp_path):
     creds = login(settings)
     assert creds.url == "http://127.0.0.1:8181"
     assert creds.password == json.loads(secrets_file.read_text())["admin_password"]
+
+
+def test_airflow_connections_are_derived_and_open_sessions_like_onramp(tmp_path):
+    """Airflow's own operators (SQLExecuteQueryOperator in platform_smoke) get Onramp's session settings."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from onramp.endpoints import airflow_connections
+
+    uri = airflow_connections(_settings(tmp_path))["AIRFLOW_CONN_ONRAMP_WAREHOUSE"]
+    extras = parse_qs(urlsplit(uri).query)
+    assert extras["application_name"] == ["onramp-airflow-onramp_warehouse"]
+    assert "-c TimeZone=UTC" in extras["options"][0] and "-c statement_timeout=" in extras["options"][0]

@@ -30,7 +30,7 @@ AIRFLOW_SERVICES = (
     "airflow-init",
 )
 REQUIRED_SERVICES = ("postgres", "redis", *AIRFLOW_SERVICES)
-ONRAMP_SERVICES = {"collector": ("onramp collector", 8088), "personalization-api": ("onramp api", 8089)}
+ONRAMP_SERVICES = {"collector": ("onramp collector", 8088)}
 PROJECT_DIRS = ("dags", "plugins", "include", "sql", "expectations", "config", "tracking_plan")
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, ${VAR:+alt}; `$$` is a literal `$`.
@@ -172,11 +172,30 @@ def test_airflow_services_run_celery_with_bounded_concurrency(compose):
         assert env.get("PYTHONPATH") == "/opt/airflow/include", name
 
 
-def test_connections_and_onramp_settings_reach_every_airflow_process(compose):
+def test_connections_are_derived_from_the_settings_not_configured_beside_them(compose):
+    """One source of truth: the image's entrypoint derives AIRFLOW_CONN_* from ONRAMP_* in every process."""
+    for name, service in compose["services"].items():
+        assert not [k for k in env_of(service) if k.startswith("AIRFLOW_CONN_")], f"{name} sets AIRFLOW_CONN_*"
+    dockerfile = DOCKERFILE.read_text()
+    assert "docker/entrypoint.sh" in dockerfile and '"/onramp-entrypoint"' in dockerfile
+    entrypoint = (ROOT / "docker" / "entrypoint.sh").read_text()
+    assert "python -m onramp.endpoints --export" in entrypoint and 'exec /entrypoint "$@"' in entrypoint
+
+
+def test_the_entrypoint_derives_connections_with_the_redis_password():
+    """What docker/entrypoint.sh evaluates, for the settings compose passes (passwords included)."""
+    settings = {"ONRAMP_PG_URL": "postgresql://onramp:pw@postgres:5432/postgres",
+                "ONRAMP_APP_PG_URL": "postgresql://onramp:pw@postgres:5432/postgres",
+                "ONRAMP_REDIS_URL": "redis://:s3cret@redis:6379/1"}
+    run = subprocess.run([sys.executable, "-m", "onramp.endpoints", "--export"], capture_output=True, text=True,
+                         env={**os.environ, **settings}, check=True)
+    assert "export AIRFLOW_CONN_ONRAMP_REDIS=redis://:s3cret@redis:6379/1" in run.stdout
+    assert "export AIRFLOW_CONN_ONRAMP_WAREHOUSE='postgres://onramp:pw@postgres:5432/warehouse?" in run.stdout
+    assert "export AIRFLOW_CONN_ONRAMP_APP_DB='postgres://onramp:pw@postgres:5432/app?" in run.stdout
+
+
+def test_onramp_settings_reach_every_airflow_process(compose):
     expected = {
-        "AIRFLOW_CONN_ONRAMP_APP_DB": "@postgres:5432/app",
-        "AIRFLOW_CONN_ONRAMP_WAREHOUSE": "@postgres:5432/warehouse",
-        "AIRFLOW_CONN_ONRAMP_REDIS": "@redis:6379/",
         "ONRAMP_PG_URL": "@postgres:5432/",
         "ONRAMP_REDIS_URL": "@redis:6379/",
         "ONRAMP_HOME": "/opt/airflow/onramp-state",

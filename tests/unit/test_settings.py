@@ -6,7 +6,6 @@ from onramp.settings import (
     SettingsError,
     documented_settings,
     load_settings,
-    read_env_file,
     redact,
     with_database,
 )
@@ -77,7 +76,20 @@ def test_every_setting_is_documented_in_env_example():
         assert key in example, f"{key} missing from .env.example"
 
 
-def test_read_env_file_ignores_junk(tmp_path):
-    f = tmp_path / "e"
-    f.write_text("no equals sign\n=\n A = b \n")
-    assert read_env_file(f) == {"": "", "A": "b"}
+def test_env_file_junk_is_ignored_and_unknown_variables_too(tmp_path):
+    f = tmp_path / ".env"
+    f.write_text("no equals sign\n=\nONRAMP_SIM_SEED = 9 \nONRAMP_NOT_A_SETTING=1\nOTHER=2\n")
+    assert load_settings({}, env_file=f).sim_seed == 9
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"ONRAMP_AIRFLOW_PORT": "x", "ONRAMP_EMBEDDED": "maybe", "ONRAMP_REDIS_URL": "nope"},
+                      env_file=tmp_path / "none")
+    for part in ("ONRAMP_AIRFLOW_PORT='x'", "ONRAMP_EMBEDDED='maybe'", "ONRAMP_REDIS_URL='nope'"):
+        assert part in str(caught.value)
+
+
+def test_as_env_reproduces_the_settings(tmp_path):
+    s = load_settings({"ONRAMP_SIM_SEED": "3", "ONRAMP_COLLECTOR_TRUST_FORWARDED_FOR": "true"}, env_file=tmp_path / "x")
+    assert load_settings(s.as_env(), env_file=tmp_path / "x") == s

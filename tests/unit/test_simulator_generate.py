@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from onramp.simulator import personas as P
-from onramp.simulator.batch import format_timestamps
-from onramp.simulator.generate import COLUMNS, EPOCH_US, START_US, generate_chunk, signup_times
-from onramp.simulator.rng import Draws, child_keys
+from onramp.local.simulator import personas as P
+from onramp.local.simulator.batch import format_timestamps
+from onramp.local.simulator.generate import COLUMNS, EPOCH_US, START_US, generate_chunk, signup_times
+from onramp.local.simulator.rng import Draws, child_keys
 
 N = 6_000
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from onramp.simulator import EventSink, FileSink, SinkError, StdoutSink, make_sink
-from onramp.simulator.live import _context, deterministic_uuid, iso
+from onramp.local.simulator import EventSink, FileSink, SinkError, StdoutSink, make_sink
+from onramp.local.simulator.live import _context, deterministic_uuid, iso
 from tests.conftest import free_port
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import psycopg
 
+from onramp import db
 from onramp.cdc.config import TableConfig
 from onramp.cdc.errors import SourceError
 from onramp.cdc.pgtypes import Column
-from onramp.settings import redact
 
 SQL_COLUMNS = """
 select a.attname,
@@ -167,9 +167,5 @@ def describe_columns(conn: psycopg.Connection, items: list[tuple[str, int, int, 
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
-    """A psycopg connection with the session settings every CDC read relies on (UTC, ISO dates)."""
-    try:
-        return psycopg.connect(url, connect_timeout=10, options="-c TimeZone=UTC -c DateStyle=ISO,YMD", **kwargs)
-    except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise SourceError(f"cannot connect to {redact(url)}: {first}") from None
+    """A psycopg connection to a CDC source (UTC, ISO dates: :mod:`onramp.db`'s session settings)."""
+    return db.connect(url, "cdc", **kwargs)

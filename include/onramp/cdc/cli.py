@@ -25,7 +25,7 @@ def _config(path: Path | None):
 
 
 def _urls(config, table, source_url: str | None, warehouse_url: str | None) -> tuple[str, str]:
-    from onramp.cdc.connections import url_for
+    from onramp.endpoints import url_for
 
     return (source_url or url_for(config.source(table.source).conn_id),
             warehouse_url or url_for(config.warehouse_conn_id))
@@ -51,8 +51,8 @@ WarehouseUrl = Annotated[str | None, typer.Option(help="warehouse URL (default: 
 @friendly
 def status(config_path: ConfigOption = None, warehouse_url: WarehouseUrl = None) -> None:
     """Every declared table: mode, state, applied position, slot lag and why it is blocked, if it is."""
-    from onramp.cdc.connections import url_for
     from onramp.cdc.state import status_rows
+    from onramp.endpoints import url_for
 
     config = _config(config_path)
     rows = {(r["source"], r["table_name"]): r for r in status_rows(warehouse_url or url_for(config.warehouse_conn_id))}
@@ -145,8 +145,8 @@ def drop_slot_cmd(
     config_path: ConfigOption = None,
 ) -> None:
     """Drop a table's replication slot to free the source's WAL (the table then needs `resnapshot`)."""
-    from onramp.cdc.connections import url_for
     from onramp.cdc.pipeline import drop_table_slot
+    from onramp.endpoints import url_for
 
     config = _config(config_path)
     t = config.find(table)

@@ -24,6 +24,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
+from onramp import db
 from onramp.cdc import pgoutput
 from onramp.cdc.changes import ChangeBatcher
 from onramp.cdc.config import TableConfig
@@ -40,12 +41,9 @@ from onramp.cdc.pgoutput import (
     lsn_to_str,
 )
 from onramp.cdc.pgtypes import Column, compare_types, quote_ident
-from onramp.settings import redact
 
 log = logging.getLogger(__name__)
 
-# Output functions run in the walsender with these settings, so values parse the same way everywhere.
-SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c bytea_output=hex"
 
 
 @dataclass(frozen=True)
@@ -135,12 +133,9 @@ def drop_slot(conn: psycopg.Connection, slot: str, wait_seconds: float = 10) -> 
 
 
 def _replication_connection(url: str):
-    try:
-        return psycopg2.connect(url, connection_factory=psycopg2.extras.LogicalReplicationConnection,
-                                options=SESSION_OPTIONS, connect_timeout=10)
-    except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise SourceError(f"cannot open a replication connection to {redact(url)}: {first}") from None
+    # output functions run in the walsender with :mod:`onramp.db`'s session settings (UTC, ISO, hex bytea),
+    # so values parse the same way everywhere
+    return db.connect_replication(url, "cdc")
 
 
 class ExportedSlot:

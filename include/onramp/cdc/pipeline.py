@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 
+from onramp import db
 from onramp.cdc import catalog, drift, logical, state, warehouse
 from onramp.cdc.changes import ChangeBatcher, change_schema, with_meta
 from onramp.cdc.config import CdcConfig, SourceConfig, TableConfig
@@ -242,7 +242,7 @@ def _read_chunks(ctx: Context, st: state.TableState, columns: list[Column], *, f
     schema = change_schema(columns)
     select = ", ".join(c.read_expression() for c in columns)
     qualified = f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
-    conn = adbc.connect(ctx.source_url, autocommit=True)
+    conn = db.connect_arrow(ctx.source_url, "cdc", autocommit=True)
     chunks = []
     try:
         cur = conn.cursor()
@@ -454,7 +454,7 @@ def _extract_xmin_window(ctx: Context, wh, st: state.TableState, columns: list[C
     qualified = f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
     select = ", ".join(c.read_expression() for c in columns)
     reconcile = st.runs_since_reconcile + 1 >= source.reconcile_every
-    conn = adbc.connect(ctx.source_url, autocommit=True)
+    conn = db.connect_arrow(ctx.source_url, "cdc", autocommit=True)
     try:
         cur = conn.cursor()
         cur.execute("begin isolation level repeatable read read only")
@@ -498,7 +498,7 @@ def _reconcile(ctx: Context, source_cur, writer: LakeWriter, schema, batch_id: s
     table = ctx.table
     keys = ", ".join(quote_ident(k) for k in table.primary_key)
     source_cur.execute(f"select {keys} from {qualified}")
-    wh = adbc.connect(ctx.warehouse_url, autocommit=False)
+    wh = db.connect_arrow(ctx.warehouse_url, "cdc")
     found = 0
     try:
         with wh.cursor() as cur:

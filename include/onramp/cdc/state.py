@@ -10,34 +10,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from functools import cache
 
 import adbc_driver_postgresql.dbapi as adbc
 
+from onramp import db
 from onramp.cdc.errors import CdcError
 from onramp.cdc.pgoutput import lsn_to_int, lsn_to_str
-from onramp.settings import PROJECT_ROOT, redact
-
-SQL_DIR = PROJECT_ROOT / "sql" / "cdc"
+from onramp.settings import redact
 
 
-@cache
 def sql(name: str) -> str:
-    """The statement in ``sql/cdc/<name>.sql``."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+    """The statement in ``sql/cdc/<name>.sql`` (run through ADBC: ``$N`` placeholders)."""
+    return db.sql("cdc", name)
 
 
 def connect_warehouse(url: str):
-    """An ADBC connection (autocommit off) in UTC: bulk COPY and the state update share one transaction."""
-    try:
-        conn = adbc.connect(url, autocommit=False)
-    except Exception as exc:  # ADBC raises its own OperationalError family
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise CdcError(f"cannot connect to the warehouse {redact(url)}: {first}") from None
-    with conn.cursor() as cur:
-        cur.execute("set timezone = 'UTC'")
-    conn.commit()
-    return conn
+    """An ADBC connection (autocommit off, UTC): bulk COPY and the state update share one transaction."""
+    return db.connect_arrow(url, "cdc")
 
 
 def _lsn(value: str | None) -> int | None:

@@ -27,6 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from onramp import db
 from onramp.collector import cors, metrics
 from onramp.collector.config import CollectorConfig
 from onramp.collector.enrichment import Enricher
@@ -94,10 +95,8 @@ class Collector:
         self._backlog_task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.redis = aioredis.Redis.from_url(
-            self.config.redis_url, socket_timeout=self.config.redis_timeout_s,
-            socket_connect_timeout=self.config.redis_timeout_s, max_connections=256,
-        )
+        self.redis = db.async_redis_client(self.config.redis_url, "collector", timeout_s=self.config.redis_timeout_s,
+                                           max_connections=256)
         if self.config.max_backlog > 0:
             self._backlog_task = asyncio.create_task(self._watch_backlog())
 

@@ -56,28 +56,6 @@ def serve(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-@app.command("up")
-@friendly
-def up() -> None:
-    """Start the collector in the background (stopped by `onramp collector down` or `make down`)."""
-    from onramp.collector import runtime
-    from onramp.settings import get_settings
-
-    settings = get_settings()
-    address = runtime.start(settings)
-    typer.echo(f"collector at {address} (log {runtime.log_path(settings)}); stop with: onramp collector down")
-
-
-@app.command("down")
-@friendly
-def down() -> None:
-    """Stop the background collector."""
-    from onramp.collector import runtime
-    from onramp.settings import get_settings
-
-    typer.echo("stopped the collector" if runtime.stop(get_settings()) else "the collector was not running")
-
-
 @app.command("openapi")
 @friendly
 def openapi() -> None:

@@ -22,11 +22,12 @@ import psycopg
 import redis
 from psycopg.types.json import Jsonb
 
+from onramp import db
 from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
 from onramp.collector.ingest import EPOCH, ROW_FORMAT, RequestContext, _time_reason, build_row, to_us
 from onramp.collector.plan import TrackingPlan
 from onramp.stream.keys import DEAD_LETTER_GROUP, StreamKeys
-from onramp.stream.loader import READ_COUNT, ensure_group, sql, trim
+from onramp.stream.loader import READ_COUNT, ensure_group, trim
 
 log = logging.getLogger("onramp.stream")
 COPY_COLUMNS = ("message_id", "received_at", "sent_at", "source", "type", "event_name", "schema_version", "reason_codes",
@@ -70,13 +71,13 @@ def drain_dead_letters(client: redis.Redis, prefix: str, warehouse_url: str, con
                         Jsonb({k: record.get(k) for k in ENRICHMENT_FIELDS}), eid.decode(),
                     ))
             if rows:
-                with psycopg.connect(warehouse_url) as conn, conn.transaction():
+                with db.connect(warehouse_url, "dead-letters") as conn, conn.transaction():
                     conn.execute("create temp table dead_letters_batch (like ops.dead_letters including defaults)"
                                  " on commit drop")
                     with conn.cursor().copy(f"copy dead_letters_batch ({', '.join(COPY_COLUMNS)}) from stdin") as copy:
                         for row in rows:
                             copy.write_row(row)
-                    conn.execute(sql("insert_dead_letters"))
+                    conn.execute(db.sql("events", "insert_dead_letters"))
             client.xack(keys.dead, DEAD_LETTER_GROUP, *[eid for eid, _ in entries])
             total += len(rows)
             entries_seen += len(entries)
@@ -159,7 +160,7 @@ def replay(client: redis.Redis, prefix: str, warehouse_url: str, run_id: str, fi
     keys = StreamKeys(prefix)
     report = ReplayReport()
     where, params = filters.where()
-    with psycopg.connect(warehouse_url) as conn:
+    with db.connect(warehouse_url, "dead-letters") as conn:
         rows = conn.execute(
             f"select message_id, received_at, sent_at, source, payload, enrichment from ops.dead_letters where {where}"
             f" order by received_at limit %(limit)s", {**params, "limit": filters.limit}).fetchall()

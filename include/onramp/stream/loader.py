@@ -34,14 +34,13 @@ import pyarrow.dataset as ds
 import redis
 from redis.exceptions import ResponseError
 
+from onramp import db
 from onramp.collector.config import LoaderConfig
 from onramp.collector.ingest import ROW_FORMAT
-from onramp.settings import PROJECT_ROOT
 from onramp.stream import records
 from onramp.stream.keys import LOADER_GROUP, StreamKeys
 
 log = logging.getLogger("onramp.stream")
-SQL_DIR = PROJECT_ROOT / "sql" / "events"
 READ_COUNT = 500
 GATE_SUITE = "raw_events"
 GATE_COLUMNS = ("message_id", "type", "event_name", "event_at", "event_date", "received_at", "source",
@@ -50,10 +49,6 @@ GATE_COLUMNS = ("message_id", "type", "event_name", "event_at", "event_date", "r
 
 class StreamFormatError(RuntimeError):
     """A stream entry was written in a row format this loader does not know."""
-
-
-def sql(name: str) -> str:
-    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 def default_consumer() -> str:
@@ -151,7 +146,7 @@ class EventLoader:
     def __init__(self, *, redis_url: str, prefix: str, warehouse_url: str, lake_dir: Path,
                  consumer: str | None = None, config: LoaderConfig | None = None, gate: bool = True,
                  gate_stage: str = "events_stream_load", suite_dir: Path | None = None):
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5)
+        self.redis = db.redis_client(redis_url, "stream-loader")
         self.keys = StreamKeys(prefix)
         self.warehouse_url = warehouse_url
         self.lake_dir = Path(lake_dir)
@@ -165,7 +160,7 @@ class EventLoader:
         self._claim_cursor = "0-0"
         self._events_per_entry = 100.0  # what SDKs send per request; learned as entries are read
         self._conn = None
-        self._sql = {name: sql(name) for name in ("lock_events", "existing_events",
+        self._sql = {name: db.sql("events", name) for name in ("lock_events", "existing_events",
                                                   "upsert_identity_map", "record_batch", "mark_lake_written",
                                                   "lake_pending_batches", "export_batch")}
         self._pg = None  # psycopg connection of the publishing thread
@@ -173,17 +168,13 @@ class EventLoader:
     # ------------------------------------------------------------------ connections
 
     def _warehouse(self):
-        import adbc_driver_postgresql.dbapi as adbc
-
         if self._conn is None:
-            self._conn = adbc.connect(self.warehouse_url)
+            self._conn = db.connect_arrow(self.warehouse_url, "stream-loader")
         return self._conn
 
     def _publisher(self):
-        import psycopg
-
         if self._pg is None or self._pg.closed:
-            self._pg = psycopg.connect(self.warehouse_url)
+            self._pg = db.connect(self.warehouse_url, "stream-loader")
         return self._pg
 
     def close(self) -> None:
@@ -406,14 +397,12 @@ class EventLoader:
 
     def recover_lake(self) -> int:
         """Re-export batches committed to the warehouse whose lake files were never confirmed."""
-        import psycopg
-
-        with psycopg.connect(self.warehouse_url) as conn:
+        with db.connect(self.warehouse_url, "stream-loader") as conn:
             pending = [row[0] for row in conn.execute(self._sql["lake_pending_batches"])]
         for batch_id in pending:
             conn = self._warehouse()
             with conn.cursor() as cur:
-                cur.execute(self._sql["export_batch"].replace("%(batch_id)s", "$1"), (batch_id,))
+                cur.execute(self._sql["export_batch"], (batch_id,))
                 table = cur.fetch_arrow_table()
             conn.commit()
             files = self._write_lake(table.cast(records.SCHEMA), batch_id) if table.num_rows else []

@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-import redis
-
+from onramp import db
 from onramp.collector.config import LoaderConfig
 from onramp.settings import Settings, get_settings
 from onramp.stream.dead_letters import ReplayFilters, ReplayReport, drain_dead_letters, replay
 from onramp.stream.loader import DrainReport, EventLoader, default_consumer
 
 
+def move_dead_letters(consumer: str | None = None, settings: Settings | None = None) -> int:
+    """Dead letters from their stream into ``ops.dead_letters``; returns how many were read."""
+    settings = settings or get_settings()
+    client = db.redis_client(settings.redis_url, "dead-letters")
+    try:
+        return drain_dead_letters(client, settings.redis_prefix, settings.warehouse_url, consumer or default_consumer())
+    finally:
+        client.close()
+
+
+def load_events(consumer: str | None = None, *, follow: bool = False, max_seconds: float | None = None,
+                gate: bool = True, gate_stage: str = "events_stream_load", should_stop=None,
+                settings: Settings | None = None) -> DrainReport:
+    """Events from the stream into the lake and ``raw.events``, in gated micro-batches, exactly once."""
+    settings = settings or get_settings()
+    loader = EventLoader(redis_url=settings.redis_url, prefix=settings.redis_prefix,
+                         warehouse_url=settings.warehouse_url, lake_dir=settings.lake_path,
+                         consumer=consumer or default_consumer(), config=LoaderConfig.from_settings(settings),
+                         gate=gate, gate_stage=gate_stage)
+    try:
+        return loader.drain(follow=follow, max_seconds=max_seconds, should_stop=should_stop)
+    finally:
+        loader.close()
+
+
 def drain(settings: Settings | None = None, *, follow: bool = False, max_seconds: float | None = None,
           consumer: str | None = None, gate: bool = True, should_stop=None) -> tuple[DrainReport, int]:
     """Dead letters into ``ops.dead_letters``, then events into the lake and ``raw.events``."""
-    settings = settings or get_settings()
-    consumer = consumer or default_consumer()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
-    try:
-        dead = drain_dead_letters(client, settings.redis_prefix, settings.warehouse_url, consumer)
-    finally:
-        client.close()
-    loader = EventLoader(redis_url=settings.redis_url, prefix=settings.redis_prefix,
-                         warehouse_url=settings.warehouse_url, lake_dir=settings.lake_path, consumer=consumer,
-                         config=LoaderConfig.from_settings(), gate=gate)
-    try:
-        report = loader.drain(follow=follow, max_seconds=max_seconds, should_stop=should_stop)
-    finally:
-        loader.close()
+    dead = move_dead_letters(consumer, settings)
+    report = load_events(consumer, follow=follow, max_seconds=max_seconds, gate=gate, should_stop=should_stop,
+                         settings=settings)
     return report, dead
 
 
@@ -37,11 +50,7 @@ def parse_when(value: str | None) -> datetime | None:
     if not value:
         return None
     parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        from datetime import UTC
-
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def replay_dead_letters(run_id: str, *, reason: str | None = None, event_name: str | None = None,
@@ -50,7 +59,7 @@ def replay_dead_letters(run_id: str, *, reason: str | None = None, event_name: s
                         plan_dir: Path | None = None) -> tuple[ReplayReport, int]:
     """Drain pending dead letters into the warehouse, then replay the ones matching the filters."""
     settings = settings or get_settings()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    client = db.redis_client(settings.redis_url, "dead-letters")
     try:
         drained = drain_dead_letters(client, settings.redis_prefix, settings.warehouse_url, default_consumer())
         filters = ReplayFilters(reason=reason or None, event_name=event_name or None, since=parse_when(since),

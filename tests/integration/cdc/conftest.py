@@ -49,7 +49,7 @@ def drop_source_database(admin_url: str, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def app_admin_url(settings) -> str:
-    from onramp.services import probe_postgres, wal_level
+    from onramp.local.services import probe_postgres, wal_level
 
     problem = probe_postgres(settings.app_pg_url)
     if problem:
@@ -204,7 +204,7 @@ def replica_server(tmp_path_factory) -> Iterator[str]:
     on a shared server another session's long transaction would only delay captures (never lose them),
     but would make these tests' "equal right after the run" checks wait for it.
     """
-    from onramp.services import EmbeddedPostgres
+    from onramp.local.services import EmbeddedPostgres
     from tests.conftest import free_port
 
     server = EmbeddedPostgres(tmp_path_factory.mktemp("replica-pg"), "127.0.0.1", free_port())

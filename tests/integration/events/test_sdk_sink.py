@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from onramp.collector.sdk_sink import SegmentSdkSink
+from onramp.local.simulator.sdk_sink import SegmentSdkSink
 from onramp.stream.dead_letters import drain_dead_letters
 from tests.conftest import free_port
 

@@ -26,7 +26,7 @@ import redis
 from onramp.collector.enrichment import Enricher
 from onramp.collector.ingest import ROW_FORMAT, RequestContext, process
 from onramp.collector.plan import TrackingPlan
-from onramp.services import EmbeddedRedis
+from onramp.local.services import EmbeddedRedis
 from onramp.stream.keys import StreamKeys
 from onramp.stream.loader import lake_events_dir
 from tests.conftest import free_port

@@ -8,8 +8,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from onramp.stream.backlog import read_backlog
 from onramp.stream.keys import LOADER_GROUP, StreamKeys
-from onramp.stream.trigger import read_backlog
 
 
 def test_backlog_counts_lag_and_pending(settings, redis_prefix):
@@ -39,7 +39,7 @@ def test_backlog_counts_lag_and_pending(settings, redis_prefix):
 
 
 def test_the_trigger_fires_once_per_new_backlog(settings, redis_prefix):
-    from onramp.stream.trigger import StreamBacklogTrigger
+    from onramp.airflow.triggers import StreamBacklogTrigger
 
     stream = StreamKeys(redis_prefix).events
     redis.Redis.from_url(settings.redis_url).xadd(stream, {"e": b"[]", "n": 0})

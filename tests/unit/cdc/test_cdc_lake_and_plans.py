@@ -9,7 +9,6 @@ from onramp.cdc import pgtypes as t
 from onramp.cdc.catalog import TableShape
 from onramp.cdc.changes import ChangeBatcher
 from onramp.cdc.config import TableConfig
-from onramp.cdc.connections import url_for
 from onramp.cdc.gate import referenced_columns
 from onramp.cdc.lake import LakeWriter, run_key
 from onramp.cdc.pipeline import _plan_chunks, _xmin_condition
@@ -87,6 +86,8 @@ def test_gate_reads_only_the_columns_its_suite_uses():
 
 
 def test_connection_urls_outside_airflow(monkeypatch):
+    from onramp.endpoints import url_for
+
     monkeypatch.setenv("AIRFLOW_CONN_CRM", "postgres://u:p@db:5433/crm")
     assert url_for("crm") == "postgresql://u:p@db:5433/crm"
     monkeypatch.setenv("AIRFLOW_CONN_CRM", '{"conn_type": "postgres", "host": "h", "login": "u", "schema": "d", "extra": {"sslmode": "require"}}')

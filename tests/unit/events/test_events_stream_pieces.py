@@ -9,7 +9,7 @@ from onramp.collector.ingest import RequestContext, process
 from onramp.collector.openapi import document
 from onramp.collector.plan import TrackingPlan
 from onramp.stream import records
-from onramp.stream.trigger import Backlog, should_fire
+from onramp.stream.backlog import Backlog, should_fire
 
 
 def test_rows_become_one_arrow_layout_with_event_dates():
@@ -55,12 +55,12 @@ def test_trigger_fires_on_new_entries_and_refires_only_for_a_stuck_backlog():
 def test_trigger_class_is_an_airflow_event_trigger_and_round_trips():
     from airflow.triggers.base import BaseEventTrigger
 
-    from onramp.stream.trigger import StreamBacklogTrigger
+    from onramp.airflow.triggers import StreamBacklogTrigger
 
     trigger = StreamBacklogTrigger(stream="p:events", group="loader", poll_interval=1.0)
     assert isinstance(trigger, BaseEventTrigger)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "onramp.stream.trigger.StreamBacklogTrigger"
+    assert classpath == "onramp.airflow.triggers.StreamBacklogTrigger"
     from airflow._shared.module_loading import import_string  # what the triggerer uses
 
     assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)

@@ -1,6 +1,6 @@
 """Pure, vectorised generation of the application tables for a range of user ids.
 
-Every value is a function of (seed, user id) through :class:`~onramp.simulator.rng.Draws`, so a chunk
+Every value is a function of (seed, user id) through :class:`~onramp.local.simulator.rng.Draws`, so a chunk
 of users can be generated alone, in any order, with any chunk size; only the dense ids of child rows
 depend on how many child rows came before, which the caller tracks with running offsets.
 """
@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from onramp.simulator import personas as P
-from onramp.simulator.rng import CHILD_SLOTS, Draws, child_keys
+from onramp.local.simulator import personas as P
+from onramp.local.simulator.rng import CHILD_SLOTS, Draws, child_keys
 
 US = 1_000_000
 MINUTE = 60 * US

@@ -24,10 +24,11 @@ import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 
-from onramp.simulator import personas as P
-from onramp.simulator.generate import profiles
-from onramp.simulator.rng import Draws
-from onramp.simulator.sinks import EventSink
+from onramp import db
+from onramp.local.simulator import personas as P
+from onramp.local.simulator.generate import profiles
+from onramp.local.simulator.rng import Draws
+from onramp.local.simulator.sinks import EventSink
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +396,7 @@ def run_live(app_db_url: str, seed: int, rate: float, duration_s: float | None, 
     started = datetime.now(UTC)
     # Not a `with` block: Ctrl-C can land mid-query and leave this session unusable ("another command is
     # already in progress"), and leaving the block would then fail on its COMMIT instead of returning counts.
-    conn = psycopg.connect(app_db_url, autocommit=True, row_factory=dict_row)
+    conn = db.connect(app_db_url, "simulator", autocommit=True, row_factory=dict_row)
     try:
         run_no = conn.execute(
             "insert into sim_truth.live_runs (run_no, seed, started_at)"
@@ -443,9 +444,9 @@ def run_live(app_db_url: str, seed: int, rate: float, duration_s: float | None, 
         conn.close()
     # recorded on a fresh connection, for the same reason
     try:
-        with psycopg.connect(app_db_url, autocommit=True, connect_timeout=10) as conn:
+        with db.connect(app_db_url, "simulator", autocommit=True) as conn:
             conn.execute("update sim_truth.live_runs set stopped_at = %s, counts = %s where run_no = %s",
                          (datetime.now(UTC), json.dumps({**counts, "interrupted": interrupted}), run_no))
-    except psycopg.Error as exc:  # the counts are still returned
+    except (psycopg.Error, db.DatabaseUnavailable) as exc:  # the counts are still returned
         log.warning("could not record live run %s in sim_truth.live_runs: %s", run_no, exc)
     return counts

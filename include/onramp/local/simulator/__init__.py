@@ -4,8 +4,8 @@
 a seed; ``run_live`` keeps it changing and emits matching Segment events to an ``EventSink``.
 """
 
-from onramp.simulator.batch import simulate_batch
-from onramp.simulator.live import run_live
-from onramp.simulator.sinks import EventSink, FileSink, SinkError, StdoutSink, collector_sink, make_sink
+from onramp.local.simulator.batch import simulate_batch
+from onramp.local.simulator.live import run_live
+from onramp.local.simulator.sinks import EventSink, FileSink, SinkError, StdoutSink, collector_sink, make_sink
 
 __all__ = ["EventSink", "FileSink", "SinkError", "StdoutSink", "collector_sink", "make_sink", "run_live", "simulate_batch"]

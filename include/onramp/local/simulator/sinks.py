@@ -82,7 +82,7 @@ def collector_sink(url: str = "") -> EventSink:
     """The official Segment SDK posting to the collector at ``url`` (default: the configured one) with the
     first configured write key (the public demo key when none is configured)."""
     from onramp.collector.config import load_write_keys
-    from onramp.collector.sdk_sink import SegmentSdkSink
+    from onramp.local.simulator.sdk_sink import SegmentSdkSink
     from onramp.settings import get_settings
 
     settings = get_settings()

@@ -1,6 +1,6 @@
 """The collector as a background process of a local installation (``onramp collector up``, the demo).
 
-It runs ``onramp collector serve`` in its own process group (:mod:`onramp.processes`), logs to
+It runs ``onramp collector serve`` in its own process group (:mod:`onramp.local.processes`), logs to
 ``<home>/logs/collector.log``, and counts as started only once ``/health`` answers.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from onramp import processes
+from onramp.local import processes
 from onramp.settings import Settings
 
 NAME = "collector"

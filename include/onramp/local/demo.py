@@ -9,6 +9,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from onramp import db
 from onramp.settings import Settings, SettingsError, redact
 
 # One pipeline cycle, in order. Each issue that adds a stage adds its DAG here.
@@ -44,9 +45,9 @@ def _timed(reports: list[StageReport], name: str, console: Console):
 
 def run(settings: Settings, users: int | None = None, console: Console | None = None) -> bool:
     """Run the whole demo; returns True when every stage succeeded."""
-    from onramp import airflow_runtime, processes, services, simulator, web_example
-    from onramp.airflow_client import AirflowClient
-    from onramp.collector import runtime as collector_runtime
+    from onramp.local import airflow_runtime, processes, services, simulator, web_example
+    from onramp.local import collector as collector_runtime
+    from onramp.local.airflow_client import AirflowClient
 
     console = console or Console()
     reports: list[StageReport] = []
@@ -121,7 +122,7 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
 def _warehouse_counts(settings: Settings) -> dict[str, int]:
     """Rows per warehouse table the cycle writes, for the summary."""
     counts: dict[str, int] = {}
-    with psycopg.connect(settings.warehouse_url, connect_timeout=5) as conn:
+    with db.connect(settings.warehouse_url, "demo", connect_timeout_s=5) as conn:
         rows = conn.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
             "where table_schema in ('raw','staging','marts','features','segments','ops') "

@@ -20,9 +20,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
-from onramp.simulator import personas as P
-from onramp.simulator.generate import COLUMNS, COUNTED_TABLES, START_US, generate_chunk
-from onramp.simulator.rng import Draws
+from onramp import db
+from onramp.local.simulator import personas as P
+from onramp.local.simulator.generate import COLUMNS, COUNTED_TABLES, START_US, generate_chunk
+from onramp.local.simulator.rng import Draws
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def simulate_batch(app_db_url: str, users: int, seed: int, progress: bool = True
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     migrations.migrate(app_db_url, "app")
     counts: dict[str, int] = dict.fromkeys((*APP_TABLES, "onboarding_steps", "user_personas"), 0)
-    with psycopg.connect(app_db_url) as conn:
+    with db.connect(app_db_url, "simulator") as conn:
         existing = conn.execute("select count(*) from app.users").fetchone()[0]
         if existing:
             _say(progress, f"app database already holds {existing:,} users: truncating and rebuilding")

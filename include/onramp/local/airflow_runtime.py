@@ -3,7 +3,7 @@
 Every process gets the same environment from :func:`airflow_env` (Airflow connections included:
 they must reach the scheduler and the task processes, not only the shell that starts them), writes
 its log to ``<home>/airflow/logs/<process>.log`` and its pid to ``<home>/run/airflow-<process>.pid``,
-and runs in its own process group (:mod:`onramp.processes`) so :func:`stop` leaves nothing behind.
+and runs in its own process group (:mod:`onramp.local.processes`) so :func:`stop` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from onramp import processes
+from onramp.endpoints import airflow_connections
+from onramp.local import processes
 from onramp.settings import PROJECT_ROOT, Settings
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -58,12 +59,6 @@ def _secrets(settings: Settings) -> dict[str, str]:
     return values
 
 
-def _conn_uri(url: str, scheme: str) -> str:
-    """Airflow connection URI for a database URL (Airflow wants ``postgres://`` for the postgres provider)."""
-    parts = urlsplit(url)
-    return f"{scheme}://{parts.netloc}{parts.path}"
-
-
 def api_url(settings: Settings) -> str:
     return f"http://{settings.airflow_host}:{settings.airflow_port}"
 
@@ -98,14 +93,12 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "AIRFLOW_CONN_ONRAMP_APP_DB": _conn_uri(settings.app_db_url, "postgres"),
-            "AIRFLOW_CONN_ONRAMP_WAREHOUSE": _conn_uri(settings.warehouse_url, "postgres"),
-            "AIRFLOW_CONN_ONRAMP_REDIS": _conn_uri(settings.redis_url, "redis"),
+            **airflow_connections(settings),  # derived from the settings, never configured beside them
             "NO_PROXY": "*",
         }
     )
     # Task processes read the same Onramp settings as the command that started Airflow.
-    env.update({f"ONRAMP_{f.name.upper()}": str(getattr(settings, f.name)) for f in fields(settings)})
+    env.update(settings.as_env())
     env["ONRAMP_LAKE_DIR"] = str(settings.lake_path)
     return env
 

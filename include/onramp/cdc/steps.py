@@ -1,13 +1,19 @@
-"""What the ``cdc_app_db`` DAG's tasks call: resolve connections, run one step for one table, return JSON.
+"""The four steps of one table's CDC cycle as the ``cdc_app_db`` DAG runs them: ids in, JSON-able dicts out.
 
-Airflow is imported inside functions only (connections), so this module loads without a scheduler.
+No Airflow here: the boundary (:mod:`onramp.airflow.cdc`) passes the run id, the backfill parameter and a
+lookup into Airflow's connection store for source connections that are not Onramp's own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from onramp.cdc.config import CdcConfig, load_config
 from onramp.cdc.pipeline import Context, apply, enforce_slot_lag, extract, gate
+from onramp.endpoints import url_for
 from onramp.settings import get_settings
+
+ConnectionLookup = Callable[[str], str | None]
 
 
 def dag_schedule() -> str | None:
@@ -26,32 +32,31 @@ def table_ids(config: CdcConfig | None = None) -> list[str]:
     return [t.id for t in (config or load_config()).tables]
 
 
-def _context(table_id: str, run_id: str) -> Context:
-    from onramp.cdc.connections import airflow_url_for
-
+def context(table_id: str, run_id: str, lookup: ConnectionLookup | None = None) -> Context:
+    """Where one table's cycle reads and writes, every endpoint through :func:`onramp.endpoints.url_for`."""
     config = load_config()
     table = config.find(table_id)
     source = config.source(table.source)
-    return Context(config, table, airflow_url_for(source.conn_id), airflow_url_for(config.warehouse_conn_id),
-                   get_settings().lake_path, run_id)
+    return Context(config, table, url_for(source.conn_id, airflow_lookup=lookup),
+                   url_for(config.warehouse_conn_id, airflow_lookup=lookup), get_settings().lake_path, run_id)
 
 
-def extract_task(table_id: str, run_id: str, backfill_table: str | None) -> dict:
+def extract_step(table_id: str, run_id: str, backfill_table: str | None, lookup: ConnectionLookup | None = None) -> dict:
     """Step 1: capture changes (or the snapshot; a full one when this table is the requested backfill)."""
-    return extract(_context(table_id, run_id), resnapshot=bool(backfill_table) and backfill_table == table_id)
+    return extract(context(table_id, run_id, lookup), resnapshot=bool(backfill_table) and backfill_table == table_id)
 
 
-def gate_task(manifest: dict, run_id: str) -> dict:
+def gate_step(manifest: dict, run_id: str, lookup: ConnectionLookup | None = None) -> dict:
     """Step 2: validate the batch's files with GX; a failure quarantines them and stops this table."""
-    return gate(_context(manifest["table"], run_id), manifest)
+    return gate(context(manifest["table"], run_id, lookup), manifest)
 
 
-def apply_task(manifest: dict, run_id: str) -> dict:
+def apply_step(manifest: dict, run_id: str, lookup: ConnectionLookup | None = None) -> dict:
     """Step 3: apply to raw and staging in one transaction, then confirm the slot."""
-    return apply(_context(manifest["table"], run_id), manifest)
+    return apply(context(manifest["table"], run_id, lookup), manifest)
 
 
-def check_lag_task(result: dict) -> dict:
+def check_lag_step(result: dict) -> dict:
     """Step 4: fail loudly when the table's slot was further behind than its limit."""
     enforce_slot_lag(result)
     return result.get("slot_lag") or {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from onramp.airflow_runtime import Login, quote_id
+from onramp.local.airflow_runtime import Login, quote_id
 
 TERMINAL = {"success", "failed"}
 
