@@ -62,18 +62,8 @@ def migrate(url: str, target: str, root: Path = MIGRATIONS_DIR) -> list[Migratio
     with db.connect(url, "migrations", autocommit=True, statement_timeout_s=0) as conn:
         conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
-            conn.execute(
-                "create table if not exists public.onramp_schema_migrations ("
-                " target text not null, version int not null, name text not null,"
-                " checksum text not null, applied_at timestamptz not null default clock_timestamp(),"
-                " primary key (target, version))"
-            )
-            done = {
-                row[0]: row[1]
-                for row in conn.execute(
-                    "select version, checksum from public.onramp_schema_migrations where target = %s", (target,)
-                )
-            }
+            conn.execute(db.sql("admin", "migrations_ledger"))
+            done = dict(conn.execute(db.sql("admin", "migrations_applied"), {"target": target}).fetchall())
             for migration in pending:
                 if migration.version in done:
                     if done[migration.version] != migration.checksum:
@@ -85,11 +75,9 @@ def migrate(url: str, target: str, root: Path = MIGRATIONS_DIR) -> list[Migratio
                 try:
                     with conn.transaction():
                         conn.execute(migration.sql)
-                        conn.execute(
-                            "insert into public.onramp_schema_migrations (target, version, name, checksum)"
-                            " values (%s, %s, %s, %s)",
-                            (target, migration.version, migration.name, migration.checksum),
-                        )
+                        conn.execute(db.sql("admin", "migration_record"), {
+                            "target": target, "version": migration.version, "name": migration.name,
+                            "checksum": migration.checksum})
                 except psycopg.Error as exc:
                     raise MigrationError(f"{migration.path} failed and was rolled back: {exc}".strip()) from exc
                 applied_now.append(migration)

@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-
-import pandas as pd
-from psycopg.types.json import Jsonb
+from typing import TYPE_CHECKING
 
 from onramp import db
 from onramp.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
@@ -152,18 +153,14 @@ def validate(data: pd.DataFrame, suite: str, batch_id: str, directory: Path | No
 
 def record(warehouse_url: str, result: GateResult, stage: str, quarantine_path: Path | None = None) -> None:
     """Keep the gate's outcome in ``ops.quality_results`` (idempotent per suite and batch)."""
+    from psycopg.types.json import Jsonb
+
     with db.connect(warehouse_url, "quality") as conn:
-        conn.execute(
-            "insert into ops.quality_results (suite, batch_id, stage, success, rows_checked, expectations_evaluated,"
-            " failures, details, quarantine_path)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " on conflict (suite, batch_id) do update set stage = excluded.stage, success = excluded.success,"
-            " rows_checked = excluded.rows_checked, expectations_evaluated = excluded.expectations_evaluated,"
-            " failures = excluded.failures, details = excluded.details, quarantine_path = excluded.quarantine_path,"
-            " checked_at = clock_timestamp()",
-            (result.suite, result.batch_id, stage, result.success, result.rows, result.evaluated,
-             Jsonb(result.failures), Jsonb(result.details), str(quarantine_path) if quarantine_path else None),
-        )
+        conn.execute(db.sql("quality", "record_result"), {
+            "suite": result.suite, "batch_id": result.batch_id, "stage": stage, "success": result.success,
+            "rows": result.rows, "evaluated": result.evaluated, "failures": Jsonb(result.failures),
+            "details": Jsonb(result.details), "quarantine_path": str(quarantine_path) if quarantine_path else None,
+        })
 
 
 def quarantine(data: pd.DataFrame, lake_dir: Path, suite: str, batch_id: str) -> Path:

@@ -63,8 +63,9 @@ def api_url(settings: Settings) -> str:
     return f"http://{settings.airflow_host}:{settings.airflow_port}"
 
 
-def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for every Airflow process and CLI call run by Onramp."""
+def airflow_env(settings: Settings, base: dict[str, str] | None = None, dags_folder: Path | None = None) -> dict[str, str]:
+    """Environment for every Airflow process and CLI call run by Onramp (``dags_folder``: another DAG folder
+    than the project's, for benchmarks)."""
     env = dict(os.environ if base is None else base)
     home = airflow_home(settings)
     keys = _secrets(settings)
@@ -72,7 +73,7 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
     env.update(
         {
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -140,11 +141,11 @@ def running(settings: Settings) -> dict[str, int]:
     return {name.removeprefix("airflow-"): pid for name, pid in processes.running(settings, _names()).items()}
 
 
-def start(settings: Settings) -> Login:
+def start(settings: Settings, dags_folder: Path | None = None) -> Login:
     """Start the four Airflow processes (idempotent) and wait until the API answers."""
     creds = _write_password_file(settings)
     already = running(settings)
-    env = airflow_env(settings)
+    env = airflow_env(settings, dags_folder=dags_folder)
     binary = Path(sys.executable).with_name("airflow")
     logs = airflow_home(settings) / "logs"
     for name in PROCESSES:

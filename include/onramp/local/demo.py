@@ -123,15 +123,9 @@ def _warehouse_counts(settings: Settings) -> dict[str, int]:
     """Rows per warehouse table the cycle writes, for the summary."""
     counts: dict[str, int] = {}
     with db.connect(settings.warehouse_url, "demo", connect_timeout_s=5) as conn:
-        rows = conn.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_schema in ('raw','staging','marts','features','segments','ops') "
-            "and table_type = 'BASE TABLE' order by 1"
-        ).fetchall()
-        for (name,) in rows:
-            schema, table = name.split(".")
-            counts[name] = conn.execute(
-                psycopg.sql.SQL("select count(*) from {}.{}").format(psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table))
+        for schema, table in conn.execute(db.sql("admin", "warehouse_tables")).fetchall():
+            counts[f"{schema}.{table}"] = conn.execute(
+                psycopg.sql.SQL("select count(*) from {}").format(psycopg.sql.Identifier(schema, table))
             ).fetchone()[0]
     return counts
 

@@ -331,7 +331,7 @@ def ensure_databases(settings: Settings, names: list[str] | None = None) -> list
             continue
         with db.connect(server.url, "services", autocommit=True, connect_timeout_s=5) as conn:
             for name in wanted:
-                if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+                if not conn.execute(db.sql("admin", "database_exists"), {"name": name}).fetchone():
                     conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
                     created.append(name)
     return created
@@ -379,7 +379,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
             continue
         with db.connect(server.url, "services", autocommit=True) as conn:
             for name in server.databases:
-                found = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+                found = conn.execute(db.sql("admin", "database_exists"), {"name": name}).fetchone()
                 rows.append(ServiceStatus(f"  database {name}", redact(with_database(server.url, name)),
                                           "present" if found else "missing",
                                           "" if found else "run `onramp services up`"))

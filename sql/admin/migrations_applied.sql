@@ -1,0 +1,1 @@
+select version, checksum from public.onramp_schema_migrations where target = %(target)s
