@@ -25,7 +25,7 @@ import psycopg2.errors
 import psycopg2.extras
 
 from onramp import db
-from onramp.cdc import pgoutput
+from onramp.cdc import dynamic_sql, pgoutput
 from onramp.cdc.changes import ChangeBatcher
 from onramp.cdc.config import TableConfig
 from onramp.cdc.errors import CdcError, SchemaDriftBlocked, SlotLost, SourceError
@@ -40,7 +40,7 @@ from onramp.cdc.pgoutput import (
     lsn_to_int,
     lsn_to_str,
 )
-from onramp.cdc.pgtypes import Column, compare_types, quote_ident
+from onramp.cdc.pgtypes import Column, compare_types
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,7 @@ class SlotState:
 
 
 def slot_state(conn: psycopg.Connection, slot: str) -> SlotState | None:
-    version = conn.info.server_version
-    reason = "invalidation_reason" if version >= 170000 else "null::text"
-    row = conn.execute(
-        f"select slot_name, active_pid, confirmed_flush_lsn::text, restart_lsn::text, wal_status, safe_wal_size,"
-        f" {reason}, pg_current_wal_lsn()::text from pg_replication_slots where slot_name = %s",
-        (slot,),
-    ).fetchone()
+    row = conn.execute(db.sql("cdc", "slot_state"), {"slot": slot}).fetchone()
     if row is None:
         return None
     name, pid, confirmed, restart, wal_status, safe, invalid, current = row
@@ -93,20 +87,19 @@ def slot_state(conn: psycopg.Connection, slot: str) -> SlotState | None:
 
 
 def current_flush_lsn(conn: psycopg.Connection) -> int:
-    return lsn_to_int(conn.execute("select pg_current_wal_flush_lsn()::text").fetchone()[0])
+    return lsn_to_int(conn.execute(db.sql("cdc", "wal_flush_lsn")).fetchone()[0])
 
 
 def ensure_publication(conn: psycopg.Connection, table: TableConfig) -> None:
     """A publication holding exactly this table (created once; the table is re-added if someone removed it)."""
     name = table.publication_name
-    qualified = f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
-    exists = conn.execute("select 1 from pg_publication where pubname = %s", (name,)).fetchone()
+    names = {"publication": name, "schema": table.schema, "name": table.name}
+    exists = conn.execute(db.sql("cdc", "publication_exists"), names).fetchone()
     try:
         if not exists:
-            conn.execute(f"create publication {quote_ident(name)} for table {qualified} with (publish_via_partition_root = true)")
-        elif not conn.execute("select 1 from pg_publication_tables where pubname = %s and schemaname = %s and tablename = %s",
-                              (name, table.schema, table.name)).fetchone():
-            conn.execute(f"alter publication {quote_ident(name)} add table {qualified}")
+            conn.execute(dynamic_sql.create_publication(name, table))
+        elif not conn.execute(db.sql("cdc", "publication_has_table"), names).fetchone():
+            conn.execute(dynamic_sql.add_to_publication(name, table))
     except psycopg.errors.InsufficientPrivilege:
         raise SourceError(f"{table.id}: the source login may not create publication {name}; run as the table's owner: "
                           f"CREATE PUBLICATION {name} FOR TABLE {table.qualified}") from None
@@ -116,12 +109,12 @@ def drop_slot(conn: psycopg.Connection, slot: str, wait_seconds: float = 10) -> 
     """Drop a slot (waiting for a walsender of a killed process to go away); False when there was none."""
     deadline = time.monotonic() + wait_seconds
     while True:
-        row = conn.execute("select active_pid from pg_replication_slots where slot_name = %s", (slot,)).fetchone()
+        row = conn.execute(db.sql("cdc", "slot_active_pid"), {"slot": slot}).fetchone()
         if row is None:
             return False
         if row[0] is None:
             try:
-                conn.execute("select pg_drop_replication_slot(%s)", (slot,))
+                conn.execute(db.sql("cdc", "slot_drop"), {"slot": slot})
                 return True
             except psycopg.errors.ObjectInUse:
                 pass
@@ -146,7 +139,7 @@ class ExportedSlot:
         self.conn = _replication_connection(url)
         cursor = self.conn.cursor()
         try:
-            cursor.execute(f"CREATE_REPLICATION_SLOT {quote_ident(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT")
+            cursor.execute(dynamic_sql.create_replication_slot(slot))
         except psycopg2.errors.DuplicateObject:
             self.conn.close()
             raise CdcError(f"replication slot {slot} already exists; it was not created by this load") from None
@@ -184,7 +177,7 @@ def advance_slot(conn: psycopg.Connection, slot: str, lsn: int, wait_seconds: fl
             return state.confirmed_flush
         if state.active_pid is None:
             try:
-                conn.execute("select pg_replication_slot_advance(%s, %s::pg_lsn)", (slot, lsn_to_str(lsn)))
+                conn.execute(db.sql("cdc", "slot_advance"), {"slot": slot, "lsn": lsn_to_str(lsn)})
                 continue
             except psycopg.errors.ObjectInUse:
                 pass

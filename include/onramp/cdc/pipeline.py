@@ -38,13 +38,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from onramp import db
-from onramp.cdc import catalog, drift, logical, state, warehouse
+from onramp.cdc import catalog, drift, dynamic_sql, logical, state, warehouse
 from onramp.cdc.changes import ChangeBatcher, change_schema, with_meta
 from onramp.cdc.config import CdcConfig, SourceConfig, TableConfig
 from onramp.cdc.errors import CdcError, SchemaDriftBlocked, SlotLagExceeded, SlotLost, SourceError, StaleBatch
 from onramp.cdc.lake import LakeWriter
 from onramp.cdc.pgoutput import lsn_to_str
-from onramp.cdc.pgtypes import Column, quote_ident
+from onramp.cdc.pgtypes import Column
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,6 @@ def _read_chunks(ctx: Context, st: state.TableState, columns: list[Column], *, f
     """
     table = ctx.table
     schema = change_schema(columns)
-    select = ", ".join(c.read_expression() for c in columns)
-    qualified = f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
     conn = db.connect_arrow(ctx.source_url, "cdc", autocommit=True)
     chunks = []
     try:
@@ -250,21 +248,19 @@ def _read_chunks(ctx: Context, st: state.TableState, columns: list[Column], *, f
         if snapshot_name:
             if not _SNAPSHOT_NAME.match(snapshot_name):
                 raise CdcError(f"unexpected snapshot name {snapshot_name!r}")
-            cur.execute(f"set transaction snapshot '{snapshot_name}'")
+            cur.execute(dynamic_sql.set_transaction_snapshot(snapshot_name))
         cur.execute("set local timezone = 'UTC'")
         cur.execute("set local datestyle = 'ISO, YMD'")
         cur.execute("set local intervalstyle = 'postgres'")
-        cur.execute("select (extract(epoch from now()) * 1000000)::bigint, pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        cur.execute(db.sql("cdc", "snapshot_clock"))
         taken_us, xmin = cur.fetchone()
         date = datetime.fromtimestamp(taken_us / 1e6, UTC).strftime("%Y-%m-%d")
         total, per_chunk = st.snapshot_chunks or 1, st.snapshot_blocks_per_chunk or 1
         for index in range(first, total):
-            condition = ""
-            if total > 1:
-                condition = f" where ctid >= '({index * per_chunk},0)'::tid"
-                if index < total - 1:  # the last chunk is open-ended: it takes blocks added since the plan
-                    condition += f" and ctid < '({(index + 1) * per_chunk},0)'::tid"
-            cur.execute(f"select {select} from {qualified}{condition}")
+            first_block = index * per_chunk if total > 1 else None
+            # the last chunk is open-ended: it takes blocks added since the plan
+            end_block = (index + 1) * per_chunk if total > 1 and index < total - 1 else None
+            cur.execute(dynamic_sql.snapshot_chunk(table, columns, first_block=first_block, end_block=end_block))
             batch_id = f"snapshot-{st.snapshot_id}-c{index:05d}"
             writer = LakeWriter(ctx.lake_dir, table, batch_id, ctx.run_id, default_date=date,
                                 row_group_rows=ctx.source.batch_rows)
@@ -402,13 +398,6 @@ def _drain_changes(ctx: Context, src, shape: catalog.TableShape, columns: list[C
 
 # ---------------------------------------------------------------------------- xmin fallback
 
-def _xmin_condition(lo: int, hi: int) -> str:
-    """Rows whose xmin lies in [lo, hi) (64-bit transaction ids; row xmin is 32-bit and wraps around)."""
-    epoch, hi32 = hi >> 32, hi & 0xFFFFFFFF
-    x64 = f"(case when xmin::text::bigint <= {hi32} then {epoch << 32} else {(epoch - 1) << 32} end + xmin::text::bigint)"
-    return f"xmin::text::bigint >= 3 and {x64} >= {lo} and {x64} < {hi}"
-
-
 def _extract_xmin(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape, resnapshot: bool,
                   early: dict) -> dict:
     columns = shape.columns
@@ -451,8 +440,6 @@ def _extract_xmin_window(ctx: Context, wh, st: state.TableState, columns: list[C
     lo = st.applied_xid
     batch_id = f"xid-{lo:016X}"
     schema = change_schema(columns)
-    qualified = f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
-    select = ", ".join(c.read_expression() for c in columns)
     reconcile = st.runs_since_reconcile + 1 >= source.reconcile_every
     conn = db.connect_arrow(ctx.source_url, "cdc", autocommit=True)
     try:
@@ -460,15 +447,12 @@ def _extract_xmin_window(ctx: Context, wh, st: state.TableState, columns: list[C
         cur.execute("begin isolation level repeatable read read only")
         cur.execute("set local timezone = 'UTC'")
         cur.execute("set local datestyle = 'ISO, YMD'")
-        cur.execute("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint, current_date::text")
+        cur.execute(db.sql("cdc", "xmin_horizon"))
         hi, today = cur.fetchone()
         writer = LakeWriter(ctx.lake_dir, table, batch_id, ctx.run_id, default_date=today, row_group_rows=source.batch_rows)
         counts = {"U": 0, "D": 0}
         try:
-            epoch, hi32 = hi >> 32, hi & 0xFFFFFFFF
-            xid64 = (f"(case when xmin::text::bigint <= {hi32} then {epoch << 32} else {(epoch - 1) << 32} end"
-                     " + xmin::text::bigint) as _onramp_xid")
-            cur.execute(f"select {select}, {xid64} from {qualified} where {_xmin_condition(lo, hi)}")
+            cur.execute(dynamic_sql.xmin_window(table, columns, lo, hi))
             for batch in cur.fetch_record_batch():
                 xids = batch.column(batch.num_columns - 1)
                 data = batch.drop_columns(["_onramp_xid"])
@@ -476,7 +460,7 @@ def _extract_xmin_window(ctx: Context, wh, st: state.TableState, columns: list[C
                 counts["U"] += batch.num_rows
                 crash_point("mid_extract")
             if reconcile:
-                counts["D"] = _reconcile(ctx, cur, writer, schema, batch_id, qualified)
+                counts["D"] = _reconcile(ctx, cur, writer, schema)
             files = writer.close()
         except BaseException:
             writer.abort()
@@ -493,20 +477,16 @@ def _extract_xmin_window(ctx: Context, wh, st: state.TableState, columns: list[C
     return _manifest(ctx, "xmin", columns, None, changes)
 
 
-def _reconcile(ctx: Context, source_cur, writer: LakeWriter, schema, batch_id: str, qualified: str) -> int:
+def _reconcile(ctx: Context, source_cur, writer: LakeWriter, schema) -> int:
     """Deletes in xmin mode: keys in staging that the source (same snapshot as the window) no longer has."""
     table = ctx.table
-    keys = ", ".join(quote_ident(k) for k in table.primary_key)
-    source_cur.execute(f"select {keys} from {qualified}")
+    source_cur.execute(dynamic_sql.source_keys(table))
     wh = db.connect_arrow(ctx.warehouse_url, "cdc")
     found = 0
     try:
         with wh.cursor() as cur:
             cur.adbc_ingest("_cdc_source_keys", source_cur.fetch_record_batch(), mode="create", temporary=True)
-            match = " and ".join(f"k.{quote_ident(k)} = s.{quote_ident(k)}" for k in table.primary_key)
-            cur.execute(f"select {', '.join('s.' + quote_ident(k) for k in table.primary_key)}"
-                        f" from staging.{quote_ident(table.target)} s"
-                        f" where not exists (select 1 from _cdc_source_keys k where {match})")
+            cur.execute(dynamic_sql.staging_keys_missing_from(table, "_cdc_source_keys"))
             for batch in cur.fetch_record_batch():
                 writer.write(with_meta(batch, schema, op="D", detected_by="reconciliation"))
                 found += batch.num_rows
