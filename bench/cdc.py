@@ -79,7 +79,7 @@ def worker(args: argparse.Namespace) -> None:
     """One CDC cycle of the bench table with the pipeline's own functions; prints timings as JSON."""
     os.environ["ONRAMP_CDC_CONFIG"] = args.config
     from onramp.cdc.config import load_config
-    from onramp.cdc.pipeline import Context, apply, extract, gate
+    from onramp.cdc.cycle import Context, apply, extract, gate
     from onramp.quality import _context
 
     _context()  # import GX before the clock starts: it costs seconds once per process

@@ -77,8 +77,8 @@ def status(config_path: ConfigOption = None, warehouse_url: WarehouseUrl = None)
 
 def _run(tables: list[str] | None, resnapshot: bool, source_url: str | None, warehouse_url: str | None,
          run_id: str | None, as_json: bool, config_path: Path | None, lake_dir: Path | None) -> None:
+    from onramp.cdc.cycle import Context, run_table
     from onramp.cdc.errors import CdcError
-    from onramp.cdc.pipeline import Context, run_table
     from onramp.quality import GateFailed
     from onramp.settings import get_settings
 
@@ -145,7 +145,7 @@ def drop_slot_cmd(
     config_path: ConfigOption = None,
 ) -> None:
     """Drop a table's replication slot to free the source's WAL (the table then needs `resnapshot`)."""
-    from onramp.cdc.pipeline import drop_table_slot
+    from onramp.cdc.cycle import drop_table_slot
     from onramp.endpoints import url_for
 
     config = _config(config_path)

@@ -3,7 +3,8 @@
 The suite is ``expectations/cdc_<source>_<table>.json`` when it exists (``suite:`` in the config
 names another), else the generic ``expectations/cdc_changes.json``. Only the columns the suite
 refers to are read, in bounded slices, so gating a multi-million-row snapshot costs little memory;
-a failing slice is quarantined whole (every column) through :mod:`onramp.quality`.
+a failing slice is quarantined whole (every column) through :mod:`onramp.quality`. Chunks the extraction
+already gated with the same suite (:mod:`onramp.cdc.early_load`) are not validated twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 
 from onramp import quality
 from onramp.cdc.config import TableConfig
+from onramp.cdc.context import Context
 
 GENERIC_SUITE = "cdc_changes"
 GATE_ROWS = 500_000
@@ -87,3 +89,16 @@ def _slice(parquet: pq.ParquetFile, index: int):
         if i == index:
             return batch
     raise IndexError(index)
+
+
+def gate_manifest(ctx: Context, manifest: dict, suite_dir: Path | None = None) -> dict:
+    """Validate every file of the manifest that was not gated during its extraction with the same suite."""
+    suite = suite_for(ctx.table, suite_dir)
+    chunks = (manifest["snapshot"] or {}).get("chunks", [])
+    early = [c["gated"] for c in chunks if (c.get("gated") or {}).get("suite") == suite]  # gated while extracted
+    files = [f for c in chunks if (c.get("gated") or {}).get("suite") != suite for f in c["files"]]
+    files += manifest["changes"]["files"]
+    results = gate_files(ctx.table, files, lake_dir=ctx.lake_dir, warehouse_url=ctx.warehouse_url, suite_dir=suite_dir)
+    return {**manifest, "gated": {"batches": len(results) + sum(g["batches"] for g in early),
+                                  "rows": sum(r.rows for r in results) + sum(g["rows"] for g in early),
+                                  "chunks_gated_during_extract": len(early)}}

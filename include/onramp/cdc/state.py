@@ -102,6 +102,13 @@ def save(cur, state: TableState) -> None:
     cur.execute(sql("state_save"), state.params())
 
 
+def save_committed(conn, state: TableState) -> None:
+    """Save the state in a transaction of its own (progress that must survive what comes next)."""
+    with conn.cursor() as cur:
+        save(cur, state)
+    conn.commit()
+
+
 def record_lag(cur, *, source: str, table_name: str, slot_name: str, run_id: str, phase: str, slot, limit_bytes: int) -> None:
     cur.execute(sql("slot_lag_record"), (
         source, table_name, slot_name, run_id, phase, lsn_to_str(slot.current_lsn), _lsn_text(slot.confirmed_flush),

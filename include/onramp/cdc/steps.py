@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from onramp.cdc.config import CdcConfig, load_config
-from onramp.cdc.pipeline import Context, apply, enforce_slot_lag, extract, gate
+from onramp.cdc.cycle import Context, apply, enforce_slot_lag, extract, gate
 from onramp.endpoints import url_for
 from onramp.settings import get_settings
 

@@ -22,7 +22,7 @@ import yaml
 from psycopg import sql
 
 from onramp.cdc.config import TableConfig, load_config
-from onramp.cdc.pipeline import Context, run_table
+from onramp.cdc.cycle import Context, run_table
 from onramp.migrations import migrate
 from onramp.settings import with_database
 
@@ -148,7 +148,7 @@ class Cdc:
 
     def forked_run_apply(self, context: Context, manifest: dict, crash_at: str) -> int:
         """Only the apply step, in a forked child that kills itself at ``crash_at``; returns its exit code."""
-        from onramp.cdc.pipeline import apply
+        from onramp.cdc.cycle import apply
 
         return self._fork(lambda: apply(context, manifest), crash_at)
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from onramp import quality
-from onramp.cdc.pipeline import apply, extract, gate
+from onramp.cdc.cycle import apply, extract, gate
 
 from .conftest import checksum
 
