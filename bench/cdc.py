@@ -98,7 +98,7 @@ def worker(args: argparse.Namespace) -> None:
     result = apply(ctx, manifest)
     timings["apply"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
-    print(json.dumps({"timings": timings, "snapshot_rows": result["snapshot_rows"], "changes": result["changes"],
+    print(json.dumps({"timings": timings, "snapshot_rows": result.snapshot_rows, "changes": result.changes,
                       "baseline_rss_mb": baseline,
                       "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

@@ -12,8 +12,8 @@ One cycle, in the order it runs:
 * ``gate`` step 2 (GX);
 * ``apply`` step 3: ``work_table`` (snapshot chunks, once each), ``warehouse`` (raw, staging, drift),
   then the slot confirm; ``slot_lag`` the WAL guardrail;
-* ``state`` load state in ``ops``; ``catalog`` the source's
-  capabilities and table shape; ``pgtypes`` type mapping; ``drift`` column comparison;
+* ``manifest`` what the steps hand each other (typed; plain dicts through XCom); ``state`` load state
+  in ``ops``; ``catalog`` the source's capabilities and table shape; ``pgtypes`` type mapping; ``drift`` column comparison;
   ``dynamic_sql`` every statement built from a table's names (static SQL is in ``sql/cdc/``);
   ``failpoints`` where the crash tests kill a cycle; ``errors``.
 """

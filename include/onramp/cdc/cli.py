@@ -97,12 +97,11 @@ def _run(tables: list[str] | None, resnapshot: bool, source_url: str | None, war
             if not as_json:
                 err.print(f"[bold red]{table.id} failed:[/] {exc}", highlight=False, soft_wrap=True)
     if as_json:
-        print(json.dumps({"results": results, "failures": failures}, default=str))
+        print(json.dumps({"results": [r.to_dict() for r in results], "failures": failures}, default=str))
     else:
         out = Table("table", "snapshot rows", "changes", "slot lag", "asset")
         for r in results:
-            out.add_row(r["table"], f"{r['snapshot_rows']:,}", f"{r['changes']:,}", _human_bytes(r.get("slot_lag_bytes")),
-                        r["asset_uri"])
+            out.add_row(r.table, f"{r.snapshot_rows:,}", f"{r.changes:,}", _human_bytes(r.slot_lag_bytes), r.asset_uri)
         console.print(out)
     if failures:
         raise typer.Exit(1)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onramp.cdc.config import CdcConfig, SourceConfig, TableConfig
+from onramp.cdc.manifest import Changes, Manifest, Snapshot
 from onramp.cdc.pgtypes import Column
 
 
@@ -24,10 +25,7 @@ class Context:
     def source(self) -> SourceConfig:
         return self.config.source(self.table.source)
 
-    def manifest(self, mode: str, columns: list[Column], snapshot: dict | None, changes: dict) -> dict:
+    def manifest(self, mode: str, columns: list[Column], snapshot: Snapshot | None, changes: Changes) -> Manifest:
         """What this table's extraction hands to its gate and apply steps."""
-        return {
-            "version": 1, "table": self.table.id, "source": self.source.name, "target": self.table.target,
-            "mode": mode, "run_id": self.run_id, "columns": [c.to_dict() for c in columns],
-            "snapshot": snapshot, "changes": changes,
-        }
+        return Manifest(table=self.table.id, source=self.source.name, target=self.table.target, mode=mode,
+                        run_id=self.run_id, columns=list(columns), snapshot=snapshot, changes=changes)

@@ -1,8 +1,8 @@
 """One CDC cycle for one table: extract → Parquet → gate → apply → confirm. Runnable with or without Airflow.
 
 This is the CDC's public surface: the DAG (through :mod:`onramp.cdc.steps`), the CLI, the tests and the
-bench run cycles with these. The three steps hand over a *manifest* (files, positions, columns), which
-the DAG passes between its mapped tasks through XCom.
+bench run cycles with these. The three steps hand over a typed *manifest* (files, positions, columns:
+:mod:`onramp.cdc.manifest`), which the DAG passes between its mapped tasks through XCom as a plain dict.
 
 Exactly once, whatever is killed when:
 
@@ -33,17 +33,18 @@ from onramp.cdc.config import TableConfig
 from onramp.cdc.context import Context
 from onramp.cdc.extract import extract
 from onramp.cdc.failpoints import CRASH_POINTS
+from onramp.cdc.manifest import ApplyResult, Manifest
 from onramp.cdc.slot_lag import enforce_slot_lag
 
 
-def gate(ctx: Context, manifest: dict, suite_dir: Path | None = None) -> dict:
+def gate(ctx: Context, manifest: Manifest, suite_dir: Path | None = None) -> Manifest:
     """Step 2: validate every file of the manifest with GX (raises GateFailed after quarantining)."""
     from onramp.cdc.gate import gate_manifest  # GX and pandas load here, not at import
 
     return gate_manifest(ctx, manifest, suite_dir)
 
 
-def run_table(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = None) -> dict:
+def run_table(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = None) -> ApplyResult:
     """extract → gate → apply for one table (what the DAG does in three tasks)."""
     manifest = extract(ctx, resnapshot=resnapshot, suite_dir=suite_dir)
     manifest = gate(ctx, manifest, suite_dir)
@@ -58,4 +59,5 @@ def drop_table_slot(source_url: str, table: TableConfig) -> bool:
         return logical.drop_slot(src, table.slot_name)
 
 
-__all__ = ["CRASH_POINTS", "Context", "apply", "drop_table_slot", "enforce_slot_lag", "extract", "gate", "run_table"]
+__all__ = ["CRASH_POINTS", "ApplyResult", "Context", "Manifest", "apply", "drop_table_slot", "enforce_slot_lag", "extract",
+           "gate", "run_table"]

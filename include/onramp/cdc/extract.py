@@ -17,6 +17,7 @@ from onramp.cdc.errors import SchemaDriftBlocked
 from onramp.cdc.extract_log import extract_log
 from onramp.cdc.extract_xmin import extract_xmin
 from onramp.cdc.failpoints import crash_point
+from onramp.cdc.manifest import Manifest, SlotLag
 from onramp.cdc.mode import choose_mode
 from onramp.cdc.pgtypes import Column
 from onramp.cdc.slot_lag import record_lag
@@ -24,7 +25,8 @@ from onramp.cdc.slot_lag import record_lag
 log = logging.getLogger(__name__)
 
 
-def extract(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = None, early_load: bool = True) -> dict:
+def extract(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = None,
+            early_load: bool = True) -> Manifest:
     """Capture what changed since the last applied position into lake files; returns the manifest.
 
     A snapshot's chunks are also gated and loaded into the (unpublished) work table as they are
@@ -55,8 +57,7 @@ def extract(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = 
             raise _with_slot_warning(ctx, exc, lag) from None
         finally:
             wh.close()
-    manifest["mode_reason"] = reason
-    manifest["slot_lag_at_extract"] = lag
+    manifest.mode_reason, manifest.slot_lag_at_extract = reason, lag
     crash_point("after_parquet")
     return manifest
 
@@ -72,12 +73,12 @@ def _resnapshot_wanted(ctx: Context, wh, st: state.TableState | None, shape: cat
     return asked
 
 
-def _with_slot_warning(ctx: Context, exc: SchemaDriftBlocked, lag: dict | None) -> SchemaDriftBlocked:
+def _with_slot_warning(ctx: Context, exc: SchemaDriftBlocked, lag: SlotLag | None) -> SchemaDriftBlocked:
     """A blocked table still holds WAL on the source: say so when its slot is already over the limit."""
-    if not (lag and lag["bytes"] > lag["limit"]):
+    if not (lag and lag.lag_bytes > lag.limit):
         return exc
-    return SchemaDriftBlocked(f"{exc}. Meanwhile slot {ctx.table.slot_name} keeps {lag['bytes']:,} bytes of WAL "
-                              f"on the source, over the {lag['limit']:,} limit: fix this soon or drop the "
+    return SchemaDriftBlocked(f"{exc}. Meanwhile slot {ctx.table.slot_name} keeps {lag.lag_bytes:,} bytes of WAL "
+                              f"on the source, over the {lag.limit:,} limit: fix this soon or drop the "
                               f"slot (`onramp cdc drop-slot {ctx.table.id}`)", exc.event)
 
 

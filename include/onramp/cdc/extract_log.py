@@ -16,6 +16,7 @@ from onramp.cdc.context import Context
 from onramp.cdc.errors import CdcError, SlotLost
 from onramp.cdc.failpoints import crash_point
 from onramp.cdc.lake import LakeWriter
+from onramp.cdc.manifest import Changes, Manifest, Snapshot
 from onramp.cdc.pgoutput import lsn_to_str
 from onramp.cdc.pgtypes import Column
 from onramp.cdc.snapshot import read_snapshot, start_snapshot
@@ -37,7 +38,7 @@ def _resnapshot_for_lost_slot(ctx: Context, slot: logical.SlotState | None) -> b
 
 
 def _snapshot_through_new_slot(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape,
-                               slot: logical.SlotState | None, early: dict) -> tuple[dict, int]:
+                               slot: logical.SlotState | None, early: dict) -> tuple[Snapshot, int]:
     """A new slot, and the table read on the snapshot it exports; returns the snapshot and where the stream starts."""
     table = ctx.table
     if slot is not None and st is None:
@@ -54,24 +55,25 @@ def _snapshot_through_new_slot(ctx: Context, src, wh, st: state.TableState | Non
         state.save_committed(wh, st)
         chunks, taken_us, _ = read_snapshot(ctx, st, shape.columns, mode="log", consistent=True, **early, first=0,
                                             snapshot_name=exported.snapshot_name, lsn=exported.consistent_lsn)
-    snapshot = {"id": st.snapshot_id, "lsn": st.snapshot_lsn, "xid": None, "taken_unix_us": taken_us,
-                "chunks": chunks, "total_chunks": st.snapshot_chunks, "consistent": True}
+    snapshot = Snapshot(id=st.snapshot_id, lsn=st.snapshot_lsn, xid=None, taken_unix_us=taken_us, chunks=chunks,
+                        total_chunks=st.snapshot_chunks, consistent=True)
     return snapshot, st.snapshot_lsn
 
 
-def _resume_snapshot(ctx: Context, src, st: state.TableState, shape: catalog.TableShape, early: dict) -> tuple[dict, int]:
+def _resume_snapshot(ctx: Context, src, st: state.TableState, shape: catalog.TableShape,
+                     early: dict) -> tuple[Snapshot, int]:
     """Read the chunks an interrupted snapshot still lacks (a fresh snapshot, later than the slot's start)."""
     logical.ensure_publication(src, ctx.table)
     chunks, taken_us, _ = read_snapshot(ctx, st, shape.columns, mode="log", consistent=False, **early,
                                         first=st.snapshot_next_chunk, snapshot_name=None, lsn=st.snapshot_lsn)
-    snapshot = {"id": st.snapshot_id, "lsn": st.snapshot_lsn, "xid": None, "taken_unix_us": taken_us,
-                "chunks": chunks, "total_chunks": st.snapshot_chunks,
-                "consistent": False}  # a fresh snapshot, later than the slot's start: chunks may overlap
+    snapshot = Snapshot(id=st.snapshot_id, lsn=st.snapshot_lsn, xid=None, taken_unix_us=taken_us, chunks=chunks,
+                        total_chunks=st.snapshot_chunks,
+                        consistent=False)  # a fresh snapshot, later than the slot's start: chunks may overlap
     return snapshot, st.snapshot_lsn
 
 
 def extract_log(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape,
-                slot: logical.SlotState | None, resnapshot: bool, early: dict) -> dict:
+                slot: logical.SlotState | None, resnapshot: bool, early: dict) -> Manifest:
     """Snapshot (new, resumed) or not, then the changes since; returns the manifest."""
     resume = False
     if st is not None and st.mode == "log" and not resnapshot:
@@ -95,7 +97,7 @@ def extract_log(ctx: Context, src, wh, st: state.TableState | None, shape: catal
 
 
 def _drain_changes(ctx: Context, src, shape: catalog.TableShape, columns: list[Column],
-                   start: int) -> tuple[dict, list[Column]]:
+                   start: int) -> tuple[Changes, list[Column]]:
     table, source = ctx.table, ctx.source
     batch_id = f"lsn-{start:016X}"
     target = logical.current_flush_lsn(src)
@@ -115,9 +117,9 @@ def _drain_changes(ctx: Context, src, shape: catalog.TableShape, columns: list[C
     except BaseException:
         writer.abort()
         raise
-    changes = {"batch_id": batch_id, "position": "lsn", "from": start, "to": result.confirm_lsn,
-               "files": [f.to_dict() for f in files], "rows": batcher.rows, "counts": batcher.counts,
-               "transactions": result.transactions, "skipped_transactions": result.skipped_transactions}
+    changes = Changes(batch_id=batch_id, position="lsn", start=start, end=result.confirm_lsn, files=files,
+                      rows=batcher.rows, counts=batcher.counts, transactions=result.transactions,
+                      skipped_transactions=result.skipped_transactions)
     log.info("%s: %d changes in %d transactions from %s to %s", table.id, batcher.rows, result.transactions,
              lsn_to_str(start), lsn_to_str(result.confirm_lsn))
     return changes, batcher.columns

@@ -18,6 +18,7 @@ from onramp.cdc.context import Context
 from onramp.cdc.errors import StaleBatch
 from onramp.cdc.failpoints import crash_point
 from onramp.cdc.lake import LakeWriter
+from onramp.cdc.manifest import Changes, Chunk, Manifest, Snapshot
 from onramp.cdc.pgtypes import Column
 from onramp.cdc.snapshot import read_snapshot, start_snapshot
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def _new_snapshot(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape,
-                  early: dict) -> tuple[state.TableState, list[dict], int]:
+                  early: dict) -> tuple[state.TableState, list[Chunk], int]:
     """Read the whole table, then record the snapshot's xmin: where the first window starts."""
     if st is not None and st.mode == "log" and st.slot_name:
         logical.drop_slot(src, st.slot_name)  # the table left log mode: its slot would only hold WAL
@@ -46,7 +47,7 @@ def _new_snapshot(ctx: Context, src, wh, st: state.TableState | None, shape: cat
 
 
 def extract_xmin(ctx: Context, src, wh, st: state.TableState | None, shape: catalog.TableShape, resnapshot: bool,
-                 early: dict) -> dict:
+                 early: dict) -> Manifest:
     """A snapshot (new or resumed) or the next window; returns the manifest."""
     columns = shape.columns
     resume = (st is not None and st.mode == "xmin" and st.status == "snapshotting" and not resnapshot
@@ -60,15 +61,15 @@ def extract_xmin(ctx: Context, src, wh, st: state.TableState | None, shape: cata
         consistent = False
     else:
         return _extract_window(ctx, st, columns)
-    snapshot = {"id": st.snapshot_id, "lsn": None, "xid": st.snapshot_xid, "taken_unix_us": taken_us,
-                "chunks": chunks, "total_chunks": st.snapshot_chunks, "consistent": consistent}
-    changes = {"batch_id": f"xid-{st.snapshot_xid:016X}", "position": "xid", "from": st.snapshot_xid,
-               "to": st.snapshot_xid, "files": [], "rows": 0, "counts": {},
-               "reconciled": consistent}  # one snapshot holds every key: as good as a reconciliation
+    snapshot = Snapshot(id=st.snapshot_id, lsn=None, xid=st.snapshot_xid, taken_unix_us=taken_us, chunks=chunks,
+                        total_chunks=st.snapshot_chunks, consistent=consistent)
+    changes = Changes(batch_id=f"xid-{st.snapshot_xid:016X}", position="xid", start=st.snapshot_xid,
+                      end=st.snapshot_xid, files=[], rows=0, counts={},
+                      reconciled=consistent)  # one snapshot holds every key: as good as a reconciliation
     return ctx.manifest("xmin", columns, snapshot, changes)
 
 
-def _extract_window(ctx: Context, st: state.TableState, columns: list[Column]) -> dict:
+def _extract_window(ctx: Context, st: state.TableState, columns: list[Column]) -> Manifest:
     """Row versions written by transactions in [applied_xid, oldest running xid), plus reconciled deletes."""
     table, source = ctx.table, ctx.source
     lo = st.applied_xid
@@ -103,9 +104,8 @@ def _extract_window(ctx: Context, st: state.TableState, columns: list[Column]) -
         cur.close()
     finally:
         conn.close()
-    changes = {"batch_id": batch_id, "position": "xid", "from": lo, "to": hi, "files": [f.to_dict() for f in files],
-               "rows": counts["U"] + counts["D"], "counts": {"U": counts["U"], "reconciled": counts["D"], "D": counts["D"]},
-               "reconciled": reconcile}
+    changes = Changes(batch_id=batch_id, position="xid", start=lo, end=hi, files=files, rows=counts["U"] + counts["D"],
+                      counts={"U": counts["U"], "reconciled": counts["D"], "D": counts["D"]}, reconciled=reconcile)
     log.info("%s: xmin window [%d, %d): %d upserts, %d deletes found by key reconciliation%s", table.id, lo, hi,
              counts["U"], counts["D"], "" if reconcile else " (not due this run)")
     return ctx.manifest("xmin", columns, None, changes)

@@ -11,22 +11,27 @@ whole (its chunks load as upserts).
 from __future__ import annotations
 
 import math
-import queue
 import re
 import secrets
 import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pyarrow as pa
 
 from onramp import db
 from onramp.cdc import catalog, dynamic_sql, state
 from onramp.cdc.changes import change_schema, with_meta
+from onramp.cdc.channel import Channel
 from onramp.cdc.context import Context
 from onramp.cdc.early_load import EarlyLoad
 from onramp.cdc.errors import CdcError
 from onramp.cdc.failpoints import crash_point
 from onramp.cdc.lake import LakeWriter
+from onramp.cdc.manifest import Chunk
 from onramp.cdc.pgtypes import Column
+from onramp.cdc.work_table import SnapshotLoad
 
 _SNAPSHOT_NAME = re.compile(r"^[0-9A-F]+-[0-9A-F]+-[0-9]+$", re.IGNORECASE)
 DEFAULT_ROWS_PER_BLOCK = 60
@@ -61,28 +66,22 @@ def start_snapshot(ctx: Context, src, wh, st: state.TableState | None, mode: str
     return fresh
 
 
-def _prefetch(reader, depth: int = 2):
+def _prefetch(reader: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
     """Decode the next record batches in a thread while the caller encodes Parquet (both release the GIL)."""
-    slots: queue.Queue = queue.Queue(maxsize=depth)  # bounded: memory stays a few batches
-    done = object()
+    batches: Channel[pa.RecordBatch] = Channel(depth)  # bounded: memory stays a few batches
 
     def pump() -> None:
         try:
             for batch in reader:
-                slots.put(batch)
-            slots.put(done)
+                batches.send(batch)
         except BaseException as exc:  # handed to the consumer, raised there
-            slots.put(exc)
+            batches.close(exc)
+        else:
+            batches.close()
 
     thread = threading.Thread(target=pump, name="cdc-prefetch", daemon=True)
     thread.start()
-    while True:
-        item = slots.get()
-        if item is done:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    yield from batches
     thread.join()
 
 
@@ -109,7 +108,7 @@ def _begin(cur, snapshot_name: str | None) -> tuple[int, int]:
 
 
 def _read_chunk(ctx: Context, cur, st: state.TableState, columns: list[Column], index: int, *, lsn: int | None,
-                taken_us: int, early: EarlyLoad | None) -> dict:
+                taken_us: int, early: EarlyLoad | None) -> Chunk:
     """Copy one chunk to the lake (and hand its batches to the early load); returns the chunk's entry."""
     table, schema = ctx.table, change_schema(columns)
     first, end = _block_range(index, st.snapshot_chunks or 1, st.snapshot_blocks_per_chunk or 1)
@@ -117,7 +116,7 @@ def _read_chunk(ctx: Context, cur, st: state.TableState, columns: list[Column], 
     batch_id = f"snapshot-{st.snapshot_id}-c{index:05d}"
     date = datetime.fromtimestamp(taken_us / 1e6, UTC).strftime("%Y-%m-%d")
     writer = LakeWriter(ctx.lake_dir, table, batch_id, ctx.run_id, default_date=date, row_group_rows=ctx.source.batch_rows)
-    job = early.begin(index, {"lsn": lsn, "commit_unix_us": taken_us}) if early is not None else None
+    job = early.begin(index, lsn, taken_us) if early is not None else None
     try:
         for batch in _prefetch(cur.fetch_record_batch()):
             batch = with_meta(batch, schema, op="r", detected_by="snapshot", lsn=lsn, commit_unix_us=taken_us)
@@ -130,15 +129,15 @@ def _read_chunk(ctx: Context, cur, st: state.TableState, columns: list[Column], 
         if job is not None:
             job.end(None)
         raise
-    chunk = {"index": index, "batch_id": batch_id, "files": [f.to_dict() for f in files],
-             "rows": sum(f.rows for f in files), "lsn": lsn, "commit_unix_us": taken_us}
+    chunk = Chunk(index=index, batch_id=batch_id, files=files, rows=sum(f.rows for f in files), lsn=lsn,
+                  commit_unix_us=taken_us)
     if early is not None:
         early.end(chunk, job)
     return chunk
 
 
 def read_chunks(ctx: Context, st: state.TableState, columns: list[Column], *, first: int,
-                snapshot_name: str | None, lsn: int | None, early: EarlyLoad | None = None) -> tuple[list[dict], int, int]:
+                snapshot_name: str | None, lsn: int | None, early: EarlyLoad | None = None) -> tuple[list[Chunk], int, int]:
     """Copy chunks ``first..`` of the table to the lake in one repeatable-read transaction.
 
     With ``snapshot_name`` the transaction adopts the slot's exported snapshot (exactly the slot's
@@ -162,12 +161,11 @@ def read_chunks(ctx: Context, st: state.TableState, columns: list[Column], *, fi
 
 
 def read_snapshot(ctx: Context, st: state.TableState, columns: list[Column], *, mode: str, consistent: bool,
-                  suite_dir: Path | None, early: bool, **read) -> tuple[list[dict], int, int]:
+                  suite_dir: Path | None, early: bool, **read) -> tuple[list[Chunk], int, int]:
     """:func:`read_chunks`, with each chunk gated and loaded into the work table as it is read (``early``)."""
     if not early:
         return read_chunks(ctx, st, columns, **read)
-    loader = EarlyLoad(ctx, columns, mode=mode, snapshot={"id": st.snapshot_id, "consistent": consistent},
-                       suite_dir=suite_dir)
+    loader = EarlyLoad(SnapshotLoad(ctx, mode, st.snapshot_id, consistent, columns), suite_dir=suite_dir)
     try:
         return read_chunks(ctx, st, columns, early=loader, **read)
     finally:

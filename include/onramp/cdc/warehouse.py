@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -28,6 +29,7 @@ from onramp.cdc.changes import change_schema
 from onramp.cdc.config import TableConfig
 from onramp.cdc.dynamic_sql import STAGED_AS
 from onramp.cdc.lake import read_batches
+from onramp.cdc.manifest import LakeFile
 from onramp.cdc.pgtypes import Column, conform
 
 
@@ -118,13 +120,13 @@ def _drift_events(table: TableConfig, columns: list[Column], known: dict[str, di
 
 # ----------------------------------------------------------------------------- bulk loading
 
-def _file_batches(lake_dir: Path, files: list[dict], schema: pa.Schema, rows: int) -> Iterator[pa.RecordBatch]:
+def _file_batches(lake_dir: Path, files: list[LakeFile], schema: pa.Schema, rows: int) -> Iterator[pa.RecordBatch]:
     for f in files:
-        for batch in read_batches(lake_dir, f["path"], batch_rows=rows):
+        for batch in read_batches(lake_dir, f.path, batch_rows=rows):
             yield conform(batch, schema)
 
 
-def ingest_temp(cur, name: str, lake_dir: Path, files: list[dict], schema: pa.Schema, batch_rows: int) -> None:
+def ingest_temp(cur, name: str, lake_dir: Path, files: list[LakeFile], schema: pa.Schema, batch_rows: int) -> None:
     """COPY the files into a temporary table ``name`` shaped like ``schema`` (ADBC, binary, streamed)."""
     _execute(cur, q.drop_table(name, if_exists=True))
     reader = pa.RecordBatchReader.from_batches(schema, _file_batches(lake_dir, files, schema, batch_rows))
@@ -136,24 +138,24 @@ def set_snapshot_meta_defaults(cur, table: TableConfig, lsn: int | None, commit_
     _execute(cur, q.set_snapshot_meta_defaults(table, lsn, commit_unix_us))
 
 
-def load_chunk(cur, table: TableConfig, columns: list[Column], lake_dir: Path, files: list[dict], *,
-               upsert: bool, batch_rows: int, meta: dict | None = None) -> int:
+def load_chunk(cur, table: TableConfig, columns: list[Column], lake_dir: Path, files: list[LakeFile], *,
+               upsert: bool, batch_rows: int, shared_meta: tuple[int | None, int] | None = None) -> int:
     """Load one snapshot chunk into the work table; returns rows loaded.
 
-    ``meta`` (``lsn``, ``commit_unix_us``): the metadata every row of the chunk shares (a snapshot read
-    stamps all its rows alike, and no xid); given, the fast path sets it as column defaults instead of
+    ``shared_meta`` (LSN, commit time in unix µs): the metadata every row of the chunk shares (a snapshot
+    read stamps all its rows alike, and no xid); given, the fast path sets it as column defaults instead of
     copying it row by row (a fifth of the COPY's columns).
     """
     data = [c.name for c in columns]
     schema = change_schema(columns)
-    paths = [str(Path(lake_dir) / f["path"]) for f in files]
+    paths = [str(Path(lake_dir) / f.path) for f in files]
     if not upsert and all(c.loads_directly for c in columns) and all(
             ds.dataset(p, format="parquet").schema.equals(schema) for p in paths):
         # Fast path: COPY straight into the work table (no key index yet: one snapshot never repeats a key),
         # fed by a native Parquet scanner (decoding runs in Arrow's threads, not in Python).
         projection = {n: ds.field(n) for n in data}
-        if meta is not None:
-            set_snapshot_meta_defaults(cur, table, meta.get("lsn"), meta.get("commit_unix_us"))
+        if shared_meta is not None:
+            set_snapshot_meta_defaults(cur, table, *shared_meta)
         else:
             projection |= {STAGED_AS[m]: ds.field(m) for m in ("_lsn", "_xid", "_commit_ts")}
         scanner = ds.dataset(paths, format="parquet", schema=schema).scanner(columns=projection, batch_size=batch_rows)
@@ -197,8 +199,14 @@ def rename_incompatible_raw_columns(cur, table: TableConfig, columns: list[Colum
     return events
 
 
-def apply_changes(cur, table: TableConfig, columns: list[Column], lake_dir: Path, files: list[dict],
-                  batch_rows: int, batch_id: str, crash_point=None) -> dict:
+class BatchCounts(NamedTuple):
+    raw_appended: int
+    staging_deleted: int
+    staging_upserted: int
+
+
+def apply_changes(cur, table: TableConfig, columns: list[Column], lake_dir: Path, files: list[LakeFile],
+                  batch_rows: int, batch_id: str, crash_point=None) -> BatchCounts:
     """Append the batch to the raw change log and merge it into staging; returns counts."""
     ingest_temp(cur, "_cdc_batch", lake_dir, files, change_schema(columns), batch_rows)
     appended = _execute(cur, q.append_to_raw(table, columns, "_cdc_batch"), (batch_id,))
@@ -217,7 +225,7 @@ def apply_changes(cur, table: TableConfig, columns: list[Column], lake_dir: Path
     upserted = _execute(cur, q.upsert_into_staging(table, columns, "_cdc_final"))
     _execute(cur, q.drop_table("_cdc_final"))
     _execute(cur, q.drop_table("_cdc_batch"))
-    return {"raw_appended": appended, "staging_deleted": deleted, "staging_upserted": upserted}
+    return BatchCounts(appended, deleted, upserted)
 
 
 def _resolve_unchanged(cur, table: TableConfig, columns: list[Column]) -> None:

@@ -86,7 +86,7 @@ def test_apply_retried_after_its_commit_only_confirms(cdc, warm_gx):
     manifest = cycle.gate(context, cycle.extract(context))
     assert cdc.forked_run_apply(context, manifest, crash_at="before_confirm") == -9
     again = cycle.apply(context, manifest)
-    assert again["already_applied"] is True
+    assert again.already_applied is True
     assert equal(cdc)
     assert cdc.warehouse_sql(f"select count(*) from raw.{cdc.source}_things_changes") == [(3,)]
     slot = cdc.source_sql("select confirmed_flush_lsn::text from pg_replication_slots where slot_name = %s",
