@@ -85,7 +85,7 @@ def _with_slot_warning(ctx: Context, exc: SchemaDriftBlocked, lag: SlotLag | Non
 def _block_on_incompatible_drift(ctx: Context, st: state.TableState, columns: list[Column]) -> None:
     bad = drift.incompatible(drift.compare_columns(st.columns, columns))
     if bad:
-        raise logical.drift_blocked(ctx.table, bad[0]["old"], bad[0]["new"])
+        raise drift.drift_blocked(ctx.table, bad[0]["old"], bad[0]["new"])
 
 
 def _needs_resnapshot_for_defaults(ctx: Context, st: state.TableState, shape: catalog.TableShape) -> bool:

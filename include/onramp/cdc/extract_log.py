@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from onramp.cdc import catalog, logical, state
+from onramp.cdc import catalog, drain, logical, state
 from onramp.cdc.changes import ChangeBatcher
 from onramp.cdc.context import Context
 from onramp.cdc.errors import CdcError, SlotLost
@@ -110,7 +110,7 @@ def _drain_changes(ctx: Context, src, shape: catalog.TableShape, columns: list[C
             crash_point("mid_extract")
 
     try:
-        result = logical.drain(ctx.source_url, table, relid=shape.relid, target_lsn=target, skip_before_lsn=start,
+        result = drain.drain(ctx.source_url, table, relid=shape.relid, target_lsn=target, skip_before_lsn=start,
                                batcher=batcher, describe=lambda items: catalog.describe_columns(src, items),
                                timeout_seconds=source.drain_timeout_seconds, on_progress=progress)
         files = writer.close()
