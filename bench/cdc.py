@@ -79,7 +79,7 @@ def worker(args: argparse.Namespace) -> None:
     """One CDC cycle of the bench table with the pipeline's own functions; prints timings as JSON."""
     os.environ["ONRAMP_CDC_CONFIG"] = args.config
     from onramp.cdc.config import load_config
-    from onramp.cdc.pipeline import Context, apply, extract, gate
+    from onramp.cdc.cycle import Context, apply, extract, gate
     from onramp.quality import _context
 
     _context()  # import GX before the clock starts: it costs seconds once per process
@@ -98,7 +98,7 @@ def worker(args: argparse.Namespace) -> None:
     result = apply(ctx, manifest)
     timings["apply"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
-    print(json.dumps({"timings": timings, "snapshot_rows": result["snapshot_rows"], "changes": result["changes"],
+    print(json.dumps({"timings": timings, "snapshot_rows": result.snapshot_rows, "changes": result.changes,
                       "baseline_rss_mb": baseline,
                       "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

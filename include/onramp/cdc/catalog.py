@@ -11,30 +11,6 @@ from onramp.cdc.config import TableConfig
 from onramp.cdc.errors import SourceError
 from onramp.cdc.pgtypes import Column
 
-SQL_COLUMNS = """
-select a.attname,
-       case when t.typtype = 'd' then t.typbasetype else a.atttypid end as type_oid,
-       case when t.typtype = 'd' then t.typtypmod else a.atttypmod end as typmod,
-       format_type(a.atttypid, a.atttypmod) as source_type,
-       format_type(case when t.typtype = 'd' then t.typbasetype else a.atttypid end,
-                   case when t.typtype = 'd' then t.typtypmod else a.atttypmod end) as resolved_type,
-       rn.nspname = 'pg_catalog' and rt.typtype in ('b', 'r', 'm') as builtin
-from pg_attribute a
-join pg_type t on t.oid = a.atttypid
-join pg_type rt on rt.oid = case when t.typtype = 'd' then t.typbasetype else a.atttypid end
-join pg_namespace rn on rn.oid = rt.typnamespace
-where a.attrelid = %(relid)s and a.attnum > 0 and not a.attisdropped
-order by a.attnum
-"""
-
-SQL_KEYS = """
-select i.indisprimary, i.indisreplident, i.indisunique,
-       array(select a.attname from unnest(i.indkey) with ordinality k(attnum, n)
-             join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum order by k.n)::text[] as columns
-from pg_index i
-where i.indrelid = %(relid)s and i.indisunique and i.indpred is null and i.indexprs is null
-"""
-
 
 @dataclass(frozen=True)
 class SourceInfo:
@@ -60,13 +36,7 @@ class SourceInfo:
 
 
 def source_info(conn: psycopg.Connection) -> SourceInfo:
-    row = conn.execute(
-        "select current_setting('wal_level'), current_setting('server_version_num')::int,"
-        " pg_encoding_to_char(encoding), (select rolreplication or rolsuper from pg_roles where rolname = current_user),"
-        " current_setting('max_replication_slots')::int, (select count(*) from pg_replication_slots)::int"
-        " from pg_database where datname = current_database()"
-    ).fetchone()
-    return SourceInfo(*row)
+    return SourceInfo(*conn.execute(db.sql("cdc", "source_info")).fetchone())
 
 
 @dataclass(frozen=True)
@@ -81,12 +51,7 @@ class TableShape:
 
 def table_shape(conn: psycopg.Connection, table: TableConfig, for_log: bool) -> TableShape:
     """The declared table's replicated columns, validated against its keys; errors say how to fix the source."""
-    row = conn.execute(
-        "select c.oid, c.relreplident, c.relkind, greatest(c.reltuples, 0)::bigint,"
-        " pg_relation_size(c.oid) / current_setting('block_size')::int"
-        " from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s",
-        (table.schema, table.name),
-    ).fetchone()
+    row = conn.execute(db.sql("cdc", "source_table"), {"schema": table.schema, "name": table.name}).fetchone()
     if row is None:
         raise SourceError(f"{table.id}: table {table.qualified} does not exist in the source database; "
                           "create it or remove it from the CDC sources file")
@@ -95,7 +60,7 @@ def table_shape(conn: psycopg.Connection, table: TableConfig, for_log: bool) -> 
         raise SourceError(f"{table.id}: {table.qualified} is not a table (relkind {relkind!r}); only tables can be replicated")
     all_columns = []
     pk = set(table.primary_key)
-    for name, type_oid, typmod, source_type, resolved, builtin in conn.execute(SQL_COLUMNS, {"relid": relid}):
+    for name, type_oid, typmod, source_type, resolved, builtin in conn.execute(db.sql("cdc", "source_columns"), {"relid": relid}):
         all_columns.append(Column(name=name, type_oid=type_oid, typmod=typmod, source_type=source_type,
                                   warehouse_type=resolved if builtin else "text", builtin=bool(builtin),
                                   is_key=name in pk))
@@ -107,7 +72,7 @@ def table_shape(conn: psycopg.Connection, table: TableConfig, for_log: bool) -> 
     filtered = [c for c in (table.columns or ()) + table.exclude_columns if c not in names]
     if filtered:
         raise SourceError(f"{table.id}: column filter names unknown column(s) {filtered}; its columns are {sorted(names)}")
-    keys = conn.execute(SQL_KEYS, {"relid": relid}).fetchall()
+    keys = conn.execute(db.sql("cdc", "source_keys"), {"relid": relid}).fetchall()
     unique_sets = [tuple(cols) for _, _, _, cols in keys]
     if set(table.primary_key) not in [set(u) for u in unique_sets]:
         raise SourceError(
@@ -130,29 +95,9 @@ def table_shape(conn: psycopg.Connection, table: TableConfig, for_log: bool) -> 
                 f"{table.id}: the source logs deletes by {list(identity)} but primary_key is declared as "
                 f"{list(table.primary_key)}; declare primary_key: {list(identity)} or set REPLICA IDENTITY FULL"
             )
-    with_default = {name for (name,) in conn.execute(
-        "select attname from pg_attribute where attrelid = %s and attnum > 0 and not attisdropped"
-        " and (atthasmissing or atthasdef)", (relid,))}
+    with_default = {name for (name,) in conn.execute(db.sql("cdc", "source_columns_with_default"), {"relid": relid})}
     return TableShape(relid, [c for c in all_columns if table.keeps(c.name)], replident, estimated_rows, pages,
                       frozenset(with_default))
-
-
-SQL_DESCRIBE = """
-select d.name,
-       case when t.typtype = 'd' then t.typbasetype else t.oid end,
-       case when t.typtype = 'd' then t.typtypmod else d.typmod end,
-       format_type(t.oid, d.typmod),
-       format_type(case when t.typtype = 'd' then t.typbasetype else t.oid end,
-                   case when t.typtype = 'd' then t.typtypmod else d.typmod end),
-       rn.nspname = 'pg_catalog' and rt.typtype in ('b', 'r', 'm'),
-       d.is_key
-from unnest(%(names)s::text[], %(oids)s::oid[], %(typmods)s::int[], %(keys)s::bool[]) with ordinality
-     as d(name, oid, typmod, is_key, n)
-join pg_type t on t.oid = d.oid
-join pg_type rt on rt.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end
-join pg_namespace rn on rn.oid = rt.typnamespace
-order by d.n
-"""
 
 
 def describe_columns(conn: psycopg.Connection, items: list[tuple[str, int, int, bool]]) -> list[Column]:
@@ -160,7 +105,7 @@ def describe_columns(conn: psycopg.Connection, items: list[tuple[str, int, int, 
     if not items:
         return []
     names, oids, typmods, keys = (list(x) for x in zip(*items, strict=True))
-    rows = conn.execute(SQL_DESCRIBE, {"names": names, "oids": oids, "typmods": typmods, "keys": keys}).fetchall()
+    rows = conn.execute(db.sql("cdc", "describe_columns"), {"names": names, "oids": oids, "typmods": typmods, "keys": keys}).fetchall()
     return [Column(name=name, type_oid=oid, typmod=typmod, source_type=source_type,
                    warehouse_type=resolved if builtin else "text", builtin=bool(builtin), is_key=bool(is_key))
             for name, oid, typmod, source_type, resolved, builtin, is_key in rows]

@@ -77,8 +77,8 @@ def status(config_path: ConfigOption = None, warehouse_url: WarehouseUrl = None)
 
 def _run(tables: list[str] | None, resnapshot: bool, source_url: str | None, warehouse_url: str | None,
          run_id: str | None, as_json: bool, config_path: Path | None, lake_dir: Path | None) -> None:
+    from onramp.cdc.cycle import Context, run_table
     from onramp.cdc.errors import CdcError
-    from onramp.cdc.pipeline import Context, run_table
     from onramp.quality import GateFailed
     from onramp.settings import get_settings
 
@@ -97,12 +97,11 @@ def _run(tables: list[str] | None, resnapshot: bool, source_url: str | None, war
             if not as_json:
                 err.print(f"[bold red]{table.id} failed:[/] {exc}", highlight=False, soft_wrap=True)
     if as_json:
-        print(json.dumps({"results": results, "failures": failures}, default=str))
+        print(json.dumps({"results": [r.to_dict() for r in results], "failures": failures}, default=str))
     else:
         out = Table("table", "snapshot rows", "changes", "slot lag", "asset")
         for r in results:
-            out.add_row(r["table"], f"{r['snapshot_rows']:,}", f"{r['changes']:,}", _human_bytes(r.get("slot_lag_bytes")),
-                        r["asset_uri"])
+            out.add_row(r.table, f"{r.snapshot_rows:,}", f"{r.changes:,}", _human_bytes(r.slot_lag_bytes), r.asset_uri)
         console.print(out)
     if failures:
         raise typer.Exit(1)
@@ -145,7 +144,7 @@ def drop_slot_cmd(
     config_path: ConfigOption = None,
 ) -> None:
     """Drop a table's replication slot to free the source's WAL (the table then needs `resnapshot`)."""
-    from onramp.cdc.pipeline import drop_table_slot
+    from onramp.cdc.cycle import drop_table_slot
     from onramp.endpoints import url_for
 
     config = _config(config_path)

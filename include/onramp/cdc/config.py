@@ -3,17 +3,34 @@
 Adding a table is a config change, never new code. Every identifier that will reach SQL (schema,
 table, column, slot and publication names) is validated here, so the loader can quote them safely
 and a typo fails at parse time with the path of the bad key instead of deep inside a run.
+
+Two passes, one error. Pydantic models (``_File``, ``_Settings``, ``_Source``, ``_Table``) check each
+declaration on its own: shape, unknown keys, identifiers, choices, numbers. :func:`parse_config` then
+checks what involves several declarations (derived names, two tables with one staging name or slot),
+once every declaration is valid on its own. Every problem is listed in one :class:`ConfigError`, each
+with its path in the file (``sources.app.tables.app.users.primary_key: ...``) and what to do.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from onramp.cdc.errors import ConfigError
 from onramp.settings import PROJECT_ROOT
@@ -36,9 +53,6 @@ SOURCE_DEFAULTS: dict[str, Any] = {
     "reconcile_every": 1,
     "drain_timeout_seconds": 300,
 }
-_INT_KEYS = ("batch_rows", "snapshot_chunk_rows", "max_slot_lag_bytes", "reconcile_every", "drain_timeout_seconds")
-_SOURCE_KEYS = {"conn_id", "slot_prefix", "tables", *SOURCE_DEFAULTS}
-_TABLE_KEYS = {"primary_key", "pii", "columns", "exclude_columns", "mode", "suite", "target"}
 
 
 def config_path() -> Path:
@@ -151,169 +165,236 @@ class CdcConfig:
         raise ConfigError(f"{ref!r} matches several tables ({', '.join(t.id for t in matches)}); use source/schema.table")
 
 
-class _Problems:
-    def __init__(self, path: Path):
-        self.path = path
-        self.items: list[str] = []
+# ----------------------------------------------------------------------------- each declaration on its own
 
-    def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            lines = "\n".join(f"  - {item}" for item in self.items)
-            raise ConfigError(f"{self.path} is invalid:\n{lines}\nsee docs/cdc.md for the format")
+def _problem(message: str, where: str = "") -> PydanticCustomError:
+    """A validation error in our words; ``where`` qualifies the key's path (`` (schema)``)."""
+    return PydanticCustomError("cdc_config", "{message}", {"message": message, "where": where})
 
 
-def _identifier(value: Any, where: str, problems: _Problems) -> str | None:
+def _identifier(value: Any, where: str = "") -> str:
     if not isinstance(value, str) or not IDENTIFIER.match(value):
-        problems.add(where, f"{value!r} is not a lowercase SQL identifier (letters, digits, underscores)")
-        return None
+        raise _problem(f"{value!r} is not a lowercase SQL identifier (letters, digits, underscores)", where)
     if len(value) > MAX_IDENTIFIER:
-        problems.add(where, f"{value!r} is longer than {MAX_IDENTIFIER} characters")
-        return None
+        raise _problem(f"{value!r} is longer than {MAX_IDENTIFIER} characters", where)
     return value
 
 
-def _identifier_list(value: Any, where: str, problems: _Problems) -> tuple[str, ...] | None:
+def _column_list(value: Any) -> Any:
     if value is None:
-        return None
+        return value
     if not isinstance(value, list):
-        problems.add(where, "must be a list of column names")
-        return None
-    names = [_identifier(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
-    if len(set(value)) != len(value):
-        problems.add(where, "lists a column twice")
-    return tuple(n for n in names if n)
-
-
-def _choice(value: Any, allowed: Iterable[str], where: str, problems: _Problems) -> str:
-    allowed = tuple(allowed)
-    if value not in allowed:
-        problems.add(where, f"{value!r} must be one of {', '.join(allowed)}")
+        raise _problem("must be a list of column names")
+    if len({repr(v) for v in value}) != len(value):
+        raise _problem("lists a column twice")
     return value
 
 
-def _unknown_keys(mapping: dict, allowed: set[str], where: str, problems: _Problems) -> None:
-    for key in sorted(set(mapping) - allowed):
-        problems.add(f"{where}.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+def _primary_key(value: Any) -> Any:
+    if not value:
+        raise _problem("required: the column(s) that identify a row, e.g. [id]")
+    return _column_list(value)
 
 
-def _settings(raw: dict, base: dict, where: str, problems: _Problems) -> dict:
-    merged = dict(base)
-    for key in SOURCE_DEFAULTS:
-        if key in raw:
-            merged[key] = raw[key]
-    for key in _INT_KEYS:
-        value = merged[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            problems.add(f"{where}.{key}", f"{value!r} must be a positive whole number")
-    _choice(merged["mode"], MODES, f"{where}.mode", problems)
-    _choice(merged["fallback"], FALLBACKS, f"{where}.fallback", problems)
-    _choice(merged["on_slot_lost"], ON_SLOT_LOST, f"{where}.on_slot_lost", problems)
-    return merged
+def _table_name(value: Any) -> str:
+    parts = str(value).split(".")
+    if len(parts) != 2:
+        raise _problem("name tables as schema.table")
+    _identifier(parts[0], " (schema)")
+    _identifier(parts[1], " (table)")
+    return value
+
+
+def _rule(ok: Callable[[Any], Any], says: str) -> BeforeValidator:
+    """A check in our words; ``says`` is formatted with the offending ``value``."""
+
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise _problem(says.format(value=value))
+        return value
+
+    return BeforeValidator(check)
+
+
+def _one_of(*allowed: str) -> BeforeValidator:
+    return _rule(lambda v: v in allowed, "{value!r} must be one of " + ", ".join(allowed))
+
+
+def _is_conn_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(CONN_ID.match(value))
+
+
+def _is_filled_mapping(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value)
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+Columns = Annotated[list[Identifier] | None, BeforeValidator(_column_list)]
+Positive = Annotated[int | None, _rule(lambda v: type(v) is int and v > 0, "{value!r} must be a positive whole number")]
+Mode = Annotated[str | None, _one_of(*MODES)]
+REQUIRED = Field(None, validate_default=True)  # absent: the field's validator says what to declare
+
+
+class _Declaration(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    not_a_mapping: ClassVar[str] = "must be a mapping"
+    empty_when_null: ClassVar[bool] = True  # `key:` with nothing after it declares an empty mapping
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        data = {} if data is None and cls.empty_when_null else data
+        if not isinstance(data, dict):
+            raise _problem(cls.not_a_mapping)
+        return data
+
+
+class _Table(_Declaration):
+    not_a_mapping: ClassVar[str] = "must be a mapping with primary_key"
+    primary_key: Annotated[list[Identifier], BeforeValidator(_primary_key)] = REQUIRED
+    pii: Columns = None
+    columns: Columns = None
+    exclude_columns: Columns = None
+    mode: Mode = None
+    suite: Annotated[str | None, _rule(lambda v: v is None or (isinstance(v, str) and IDENTIFIER.match(v)),
+                                       "{value!r} must name a file expectations/<suite>.json")] = None
+    target: Identifier | None = None
+
+    @field_validator("exclude_columns")
+    @classmethod
+    def _one_filter(cls, exclude: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        """Checked with the keys declared above it (``info.data``: those that are valid)."""
+        problems = []
+        if info.data.get("columns") is not None and exclude:
+            problems.append("set either columns (keep only these) or exclude_columns, not both")
+        problems += [f"{c!r} is part of the primary key and must be replicated"
+                     for c in info.data.get("primary_key") or () if c in (exclude or ())]
+        if problems:
+            raise _problem("; ".join(problems))
+        return exclude
+
+
+class _Settings(_Declaration):
+    """The tunables a source takes from ``defaults`` unless it sets them itself."""
+
+    mode: Mode = None
+    fallback: Annotated[str | None, _one_of(*FALLBACKS)] = None
+    batch_rows: Positive = None
+    snapshot_chunk_rows: Positive = None
+    max_slot_lag_bytes: Positive = None
+    on_slot_lost: Annotated[str | None, _one_of(*ON_SLOT_LOST)] = None
+    reconcile_every: Positive = None
+    drain_timeout_seconds: Positive = None
+
+    def over(self, base: dict[str, Any]) -> dict[str, Any]:
+        """``base`` with the settings this declaration sets."""
+        mine = self.model_dump(include=set(SOURCE_DEFAULTS), exclude_none=True)
+        return {**base, **mine}
+
+
+class _Source(_Settings):
+    not_a_mapping: ClassVar[str] = "must be a mapping with conn_id and tables"
+    conn_id: Annotated[str, _rule(_is_conn_id, "{value!r}: name the Airflow connection of this source database")] = REQUIRED
+    slot_prefix: Identifier | None = None
+    tables: Annotated[dict[Annotated[str, BeforeValidator(_table_name)], _Table],
+                      _rule(_is_filled_mapping, "declare at least one table as schema.table: {{primary_key: [...]}}")] = REQUIRED
+
+
+class _File(_Declaration):
+    not_a_mapping: ClassVar[str] = "the file must hold a mapping with 'sources'"
+    empty_when_null: ClassVar[bool] = False
+    version: Annotated[int, _rule(lambda v: v == 1, "only version 1 is understood")] = 1
+    warehouse_conn_id: Annotated[str, _rule(_is_conn_id, "{value!r} is not an Airflow connection id")] = "onramp_warehouse"
+    defaults: _Settings = _Settings()
+    sources: Annotated[dict[Identifier, _Source],
+                       _rule(_is_filled_mapping,
+                             "declare at least one source: a mapping of source name to {{conn_id, tables}}")] = REQUIRED
+
+
+_DECLARATION_AT_DEPTH = {0: _File, 1: _Settings, 2: _Source, 4: _Table}  # () defaults sources.<s> sources.<s>.tables.<t>
+
+
+def _path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part != "[key]":
+            path += f".{part}" if path else str(part)
+    return path or "(top)"
+
+
+def _explain(error: dict) -> str:
+    """One pydantic error as ``path: what is wrong and what to do``."""
+    loc, kind, ctx = error["loc"], error["type"], error.get("ctx") or {}
+    where = _path(loc) + ctx.get("where", "")
+    if kind == "extra_forbidden":
+        allowed = sorted(_DECLARATION_AT_DEPTH[len(loc) - 1].model_fields)
+        return f"{where if len(loc) > 1 else '(top).' + where}: unknown key; allowed: {', '.join(allowed)}"
+    if kind in ("model_type", "dict_type"):
+        return f"{where}: must be a mapping"
+    return f"{where}: {ctx.get('message', error['msg'])}"
+
+
+# ----------------------------------------------------------------------------- declarations together
+
+def _tables(name: str, source: _Source, mode: str, slot_prefix: str) -> list[tuple[str, TableConfig]]:
+    """(path in the file, table) for each table of a validated source."""
+    tables = []
+    for qualified, t in source.tables.items():
+        schema, table = qualified.split(".")
+        tables.append((f"sources.{name}.tables.{qualified}", TableConfig(
+            source=name, schema=schema, name=table, primary_key=tuple(t.primary_key), mode=t.mode or mode,
+            target=t.target or table, slot_prefix=slot_prefix, pii=tuple(t.pii or ()),
+            columns=tuple(t.columns) if t.columns is not None else None,
+            exclude_columns=tuple(t.exclude_columns or ()), suite=t.suite,
+        )))
+    return tables
+
+
+def _collisions(tables: list[tuple[str, TableConfig]]) -> list[str]:
+    """Names two declarations would share, and derived names PostgreSQL would truncate."""
+    problems, targets, slots = [], {}, {}
+    for where, table in tables:
+        for derived, label in ((table.slot_name, "slot/publication name"), (table.raw_table, "raw table name"),
+                               (table.work_table, "work table name")):
+            if len(derived) > MAX_IDENTIFIER:
+                problems.append(f"{where}: derived {label} {derived!r} exceeds {MAX_IDENTIFIER} characters; "
+                                "set a shorter target")
+        if table.target in targets:
+            problems.append(f"{where}.target: staging.{table.target} is already the target of {targets[table.target]}; "
+                            "set target: to another name")
+        targets.setdefault(table.target, table.id)
+        if table.slot_name in slots:
+            problems.append(f"{where}: slot {table.slot_name} is already used by {slots[table.slot_name]}")
+        slots.setdefault(table.slot_name, table.id)
+    return problems
+
+
+def _invalid(path: Path, problems: list[str]) -> ConfigError:
+    lines = "\n".join(f"  - {item}" for item in problems)
+    return ConfigError(f"{path} is invalid:\n{lines}\nsee docs/cdc.md for the format")
 
 
 def parse_config(data: Any, path: Path) -> CdcConfig:
     """Validate the parsed YAML; raises :class:`ConfigError` listing every problem at once."""
-    problems = _Problems(path)
-    if not isinstance(data, dict):
-        problems.add("(top)", "the file must hold a mapping with 'sources'")
-        problems.raise_if_any()
-    _unknown_keys(data, {"version", "warehouse_conn_id", "defaults", "sources"}, "(top)", problems)
-    if data.get("version", 1) != 1:
-        problems.add("version", "only version 1 is understood")
-    warehouse_conn_id = data.get("warehouse_conn_id", "onramp_warehouse")
-    if not isinstance(warehouse_conn_id, str) or not CONN_ID.match(warehouse_conn_id):
-        problems.add("warehouse_conn_id", f"{warehouse_conn_id!r} is not an Airflow connection id")
-    defaults_raw = data.get("defaults") or {}
-    if not isinstance(defaults_raw, dict):
-        problems.add("defaults", "must be a mapping")
-        defaults_raw = {}
-    _unknown_keys(defaults_raw, set(SOURCE_DEFAULTS), "defaults", problems)
-    defaults = _settings(defaults_raw, SOURCE_DEFAULTS, "defaults", problems)
-
-    sources_raw = data.get("sources")
-    if not isinstance(sources_raw, dict) or not sources_raw:
-        problems.add("sources", "declare at least one source: a mapping of source name to {conn_id, tables}")
-        problems.raise_if_any()
-
-    sources: list[SourceConfig] = []
-    targets: dict[str, str] = {}
-    slots: dict[str, str] = {}
-    for source_name, source_raw in sources_raw.items():
-        where = f"sources.{source_name}"
-        _identifier(source_name, where, problems)
-        if not isinstance(source_raw, dict):
-            problems.add(where, "must be a mapping with conn_id and tables")
-            continue
-        _unknown_keys(source_raw, _SOURCE_KEYS, where, problems)
-        conn_id = source_raw.get("conn_id")
-        if not isinstance(conn_id, str) or not CONN_ID.match(conn_id):
-            problems.add(f"{where}.conn_id", f"{conn_id!r}: name the Airflow connection of this source database")
-        slot_prefix = source_raw.get("slot_prefix", f"onramp_{source_name}")
-        _identifier(slot_prefix, f"{where}.slot_prefix", problems)
-        merged = _settings(source_raw, defaults, where, problems)
-        tables_raw = source_raw.get("tables")
-        if not isinstance(tables_raw, dict) or not tables_raw:
-            problems.add(f"{where}.tables", "declare at least one table as schema.table: {primary_key: [...]}")
-            tables_raw = {}
-        tables = []
-        for qualified, table_raw in tables_raw.items():
-            twhere = f"{where}.tables.{qualified}"
-            parts = str(qualified).split(".")
-            if len(parts) != 2:
-                problems.add(twhere, "name tables as schema.table")
-                continue
-            schema = _identifier(parts[0], f"{twhere} (schema)", problems)
-            name = _identifier(parts[1], f"{twhere} (table)", problems)
-            table_raw = table_raw or {}
-            if not isinstance(table_raw, dict):
-                problems.add(twhere, "must be a mapping with primary_key")
-                continue
-            _unknown_keys(table_raw, _TABLE_KEYS, twhere, problems)
-            pk = _identifier_list(table_raw.get("primary_key"), f"{twhere}.primary_key", problems)
-            if not pk:
-                problems.add(f"{twhere}.primary_key", "required: the column(s) that identify a row, e.g. [id]")
-            pii = _identifier_list(table_raw.get("pii"), f"{twhere}.pii", problems) or ()
-            include = _identifier_list(table_raw.get("columns"), f"{twhere}.columns", problems)
-            exclude = _identifier_list(table_raw.get("exclude_columns"), f"{twhere}.exclude_columns", problems) or ()
-            if include is not None and exclude:
-                problems.add(twhere, "set either columns (keep only these) or exclude_columns, not both")
-            for column in set(pk or ()) & set(exclude):
-                problems.add(f"{twhere}.exclude_columns", f"{column!r} is part of the primary key and must be replicated")
-            mode = _choice(table_raw.get("mode", merged["mode"]), MODES, f"{twhere}.mode", problems)
-            suite = table_raw.get("suite")
-            if suite is not None and (not isinstance(suite, str) or not IDENTIFIER.match(suite)):
-                problems.add(f"{twhere}.suite", f"{suite!r} must name a file expectations/<suite>.json")
-            target = _identifier(table_raw.get("target", name), f"{twhere}.target", problems)
-            if not (schema and name and pk and target):
-                continue
-            table = TableConfig(
-                source=source_name, schema=schema, name=name, primary_key=pk, mode=mode, target=target,
-                slot_prefix=slot_prefix, pii=pii, columns=include, exclude_columns=exclude, suite=suite,
-            )
-            for derived, label in ((table.slot_name, "slot/publication name"), (table.raw_table, "raw table name"),
-                                   (table.work_table, "work table name")):
-                if len(derived) > MAX_IDENTIFIER:
-                    problems.add(twhere, f"derived {label} {derived!r} exceeds {MAX_IDENTIFIER} characters; set a shorter target")
-            if target in targets:
-                problems.add(f"{twhere}.target", f"staging.{target} is already the target of {targets[target]}; set target: to another name")
-            targets[target] = table.id
-            if table.slot_name in slots:
-                problems.add(twhere, f"slot {table.slot_name} is already used by {slots[table.slot_name]}")
-            slots[table.slot_name] = table.id
-            tables.append(table)
-        if isinstance(conn_id, str):
-            sources.append(SourceConfig(
-                name=source_name, conn_id=conn_id, mode=merged["mode"], fallback=merged["fallback"],
-                slot_prefix=slot_prefix, batch_rows=merged["batch_rows"],
-                snapshot_chunk_rows=merged["snapshot_chunk_rows"], max_slot_lag_bytes=merged["max_slot_lag_bytes"],
-                on_slot_lost=merged["on_slot_lost"], reconcile_every=merged["reconcile_every"],
-                drain_timeout_seconds=merged["drain_timeout_seconds"], tables=tuple(tables),
-            ))
-    problems.raise_if_any()
-    return CdcConfig(path=path, warehouse_conn_id=warehouse_conn_id, sources=tuple(sources))
+    try:
+        declared = _File.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(path, [_explain(e) for e in exc.errors()]) from None
+    defaults = declared.defaults.over(SOURCE_DEFAULTS)
+    sources, every_table = [], []
+    for name, source in declared.sources.items():
+        merged = source.over(defaults)
+        slot_prefix = source.slot_prefix or f"onramp_{name}"
+        tables = _tables(name, source, merged["mode"], slot_prefix)
+        every_table += tables
+        sources.append(SourceConfig(name=name, conn_id=source.conn_id, slot_prefix=slot_prefix,
+                                    tables=tuple(t for _, t in tables), **merged))
+    problems = _collisions(every_table)
+    if problems:
+        raise _invalid(path, problems)
+    return CdcConfig(path=path, warehouse_conn_id=declared.warehouse_conn_id, sources=tuple(sources))
 
 
 def load_config(path: Path | None = None) -> CdcConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from onramp.cdc.config import TableConfig
+from onramp.cdc.errors import SchemaDriftBlocked
 from onramp.cdc.pgtypes import Column, compare_types
 
 
@@ -29,3 +31,19 @@ def compare_columns(known: list[dict], current: list[Column]) -> list[dict]:
 
 def incompatible(events: list[dict]) -> list[dict]:
     return [e for e in events if e["change"] == "type_incompatible"]
+
+
+def drift_blocked(table: TableConfig, old: Column, new: Column) -> SchemaDriftBlocked:
+    """The error that blocks a table whose column changed type incompatibly (names the column and the fix)."""
+    event = {"column": old.name, "change": "type_incompatible", "old_type": old.source_type, "new_type": new.source_type}
+    return SchemaDriftBlocked(incompatible_message(table, old, new), event)
+
+
+def incompatible_message(table: TableConfig, old: Column, new: Column) -> str:
+    return (
+        f"{table.id}: column {old.name!r} changed type in the source from {old.source_type} to {new.source_type}, "
+        f"which staging.{table.target}.{old.name} ({old.warehouse_type}) cannot take without changing values. "
+        f"Table {table.id} is blocked (other tables go on). Fix: run `onramp cdc resnapshot {table.id}` "
+        f"(or trigger cdc_app_db with backfill_table={table.id}) to rebuild it with the new type, "
+        f"or change the source column back"
+    )

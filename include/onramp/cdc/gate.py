@@ -3,7 +3,8 @@
 The suite is ``expectations/cdc_<source>_<table>.json`` when it exists (``suite:`` in the config
 names another), else the generic ``expectations/cdc_changes.json``. Only the columns the suite
 refers to are read, in bounded slices, so gating a multi-million-row snapshot costs little memory;
-a failing slice is quarantined whole (every column) through :mod:`onramp.quality`.
+a failing slice is quarantined whole (every column) through :mod:`onramp.quality`. Chunks the extraction
+already gated with the same suite (:mod:`onramp.cdc.early_load`) are not validated twice.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import msgspec
 import pyarrow.parquet as pq
 
 from onramp import quality
 from onramp.cdc.config import TableConfig
+from onramp.cdc.context import Context
+from onramp.cdc.manifest import ChunkGate, Gated, LakeFile, Manifest
 
 GENERIC_SUITE = "cdc_changes"
 GATE_ROWS = 500_000
@@ -45,7 +49,7 @@ def referenced_columns(spec: dict, available: list[str]) -> list[str]:
     return [c for c in available if c in wanted]
 
 
-def gate_files(table: TableConfig, files: list[dict], *, lake_dir: Path, warehouse_url: str,
+def gate_files(table: TableConfig, files: list[LakeFile], *, lake_dir: Path, warehouse_url: str,
                suite_dir: Path | None = None, quarantine: bool = True) -> list[quality.GateResult]:
     """Validate each file; raises :class:`onramp.quality.GateFailed` (after quarantining) on the first failure.
 
@@ -57,9 +61,9 @@ def gate_files(table: TableConfig, files: list[dict], *, lake_dir: Path, warehou
     spec = quality.load_suite_spec(suite, suite_dir)
     results = []
     for f in files:
-        if not f.get("rows"):
+        if not f.rows:
             continue
-        path = Path(lake_dir) / f["path"]
+        path = Path(lake_dir) / f.path
         parquet = pq.ParquetFile(path)
         columns = referenced_columns(spec, parquet.schema_arrow.names)
         for index, batch in enumerate(parquet.iter_batches(batch_size=GATE_ROWS, columns=columns)):
@@ -87,3 +91,23 @@ def _slice(parquet: pq.ParquetFile, index: int):
         if i == index:
             return batch
     raise IndexError(index)
+
+
+def gate_chunk(ctx: Context, files: list[LakeFile], suite_dir: Path | None) -> ChunkGate:
+    """The extraction's early gate of one snapshot chunk: raises on failure, records nothing then (see above)."""
+    results = gate_files(ctx.table, files, lake_dir=ctx.lake_dir, warehouse_url=ctx.warehouse_url,
+                         suite_dir=suite_dir, quarantine=False)
+    return ChunkGate(suite=suite_for(ctx.table, suite_dir), batches=len(results), rows=sum(r.rows for r in results))
+
+
+def gate_manifest(ctx: Context, manifest: Manifest, suite_dir: Path | None = None) -> Manifest:
+    """Validate every file of the manifest that was not gated during its extraction with the same suite."""
+    suite = suite_for(ctx.table, suite_dir)
+    chunks = manifest.snapshot.chunks if manifest.snapshot else []
+    early = [c.gated for c in chunks if c.gated is not None and c.gated.suite == suite]  # gated while extracted
+    files = [f for c in chunks if c.gated is None or c.gated.suite != suite for f in c.files]
+    files += manifest.changes.files
+    results = gate_files(ctx.table, files, lake_dir=ctx.lake_dir, warehouse_url=ctx.warehouse_url, suite_dir=suite_dir)
+    gated = Gated(batches=len(results) + sum(g.batches for g in early),
+                  rows=sum(r.rows for r in results) + sum(g.rows for g in early), chunks_gated_during_extract=len(early))
+    return msgspec.structs.replace(manifest, gated=gated)

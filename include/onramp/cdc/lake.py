@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from onramp.cdc.config import TableConfig
+from onramp.cdc.manifest import LakeFile
 
 ZSTD_LEVEL = 1  # fastest zstd level; files are still ~6x smaller than the COPY stream
 # Dictionary pages stop at 64 KiB (Arrow's default: 1 MiB): low-cardinality columns (codes, plans,
@@ -52,16 +52,6 @@ def clear_batch(directory: Path, batch_id: str) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-@dataclass
-class LakeFile:
-    path: str  # relative to the lake root
-    rows: int
-    commit_date: str
-
-    def to_dict(self) -> dict:
-        return {"path": self.path, "rows": self.rows, "commit_date": self.commit_date}
 
 
 class _Open:

@@ -143,65 +143,88 @@ def _tuple(buf: bytes, pos: int) -> tuple[list, int]:
     return values, pos
 
 
+def _begin(buf: bytes) -> Begin:
+    final_lsn, commit_time, xid = _BEGIN.unpack_from(buf, 1)
+    return Begin(final_lsn, commit_time, xid)
+
+
+def _commit(buf: bytes) -> Commit:
+    flags, commit_lsn, end_lsn, commit_time = _COMMIT.unpack_from(buf, 1)
+    return Commit(flags, commit_lsn, end_lsn, commit_time)
+
+
+def _insert(buf: bytes) -> Insert:
+    (relid,) = _U32.unpack_from(buf, 1)
+    if buf[5] != 0x4E:
+        raise ProtocolError("insert without a new tuple")
+    new, _ = _tuple(buf, 6)
+    return Insert(relid, new)
+
+
+def _update(buf: bytes) -> Update:
+    (relid,) = _U32.unpack_from(buf, 1)
+    pos = 5
+    old = old_kind = None
+    if buf[pos] in (0x4B, 0x4F):  # 'K' old key, 'O' old full row
+        old_kind = chr(buf[pos])
+        old, pos = _tuple(buf, pos + 1)
+    if buf[pos] != 0x4E:
+        raise ProtocolError("update without a new tuple")
+    new, _ = _tuple(buf, pos + 1)
+    return Update(relid, new, old, old_kind)
+
+
+def _delete(buf: bytes) -> Delete:
+    (relid,) = _U32.unpack_from(buf, 1)
+    old_kind = chr(buf[5])
+    if old_kind not in ("K", "O"):
+        raise ProtocolError("delete without an old key or row")
+    old, _ = _tuple(buf, 6)
+    return Delete(relid, old, old_kind)
+
+
+def _relation(buf: bytes) -> Relation:
+    (relid,) = _U32.unpack_from(buf, 1)
+    namespace, pos = _cstring(buf, 5)
+    name, pos = _cstring(buf, pos)
+    replica_identity = chr(buf[pos])
+    (count,) = _I16.unpack_from(buf, pos + 1)
+    pos += 3
+    columns = []
+    for _ in range(count):
+        flags = buf[pos]
+        column, pos = _cstring(buf, pos + 1)
+        type_oid, typmod = struct.unpack_from("!Ii", buf, pos)
+        pos += 8
+        columns.append(RelationColumn(column, type_oid, typmod, bool(flags & 1)))
+    return Relation(relid, namespace, name, replica_identity, tuple(columns))
+
+
+def _truncate(buf: bytes) -> Truncate:
+    (count,) = _U32.unpack_from(buf, 1)
+    options = buf[5]
+    relids = struct.unpack_from(f"!{count}I", buf, 6)
+    return Truncate(tuple(relids), options)
+
+
+def _other(buf: bytes) -> Other:
+    return Other(chr(buf[0]))
+
+
+# The first byte of a message says what it is.
+_DECODERS = {ord(k): f for k, f in (("B", _begin), ("C", _commit), ("I", _insert), ("U", _update), ("D", _delete),
+                                    ("R", _relation), ("T", _truncate), ("O", _other), ("Y", _other), ("M", _other))}
+
+
 def decode(payload: bytes | memoryview):
     """One pgoutput message → Begin | Commit | Relation | Insert | Update | Delete | Truncate | Other."""
     buf = bytes(payload)
     if not buf:
         raise ProtocolError("empty message")
-    kind = chr(buf[0])
-    if kind == "B":
-        final_lsn, commit_time, xid = _BEGIN.unpack_from(buf, 1)
-        return Begin(final_lsn, commit_time, xid)
-    if kind == "C":
-        flags, commit_lsn, end_lsn, commit_time = _COMMIT.unpack_from(buf, 1)
-        return Commit(flags, commit_lsn, end_lsn, commit_time)
-    if kind == "I":
-        (relid,) = _U32.unpack_from(buf, 1)
-        if buf[5] != 0x4E:
-            raise ProtocolError("insert without a new tuple")
-        new, _ = _tuple(buf, 6)
-        return Insert(relid, new)
-    if kind == "U":
-        (relid,) = _U32.unpack_from(buf, 1)
-        pos = 5
-        old = old_kind = None
-        if buf[pos] in (0x4B, 0x4F):  # 'K' old key, 'O' old full row
-            old_kind = chr(buf[pos])
-            old, pos = _tuple(buf, pos + 1)
-        if buf[pos] != 0x4E:
-            raise ProtocolError("update without a new tuple")
-        new, _ = _tuple(buf, pos + 1)
-        return Update(relid, new, old, old_kind)
-    if kind == "D":
-        (relid,) = _U32.unpack_from(buf, 1)
-        old_kind = chr(buf[5])
-        if old_kind not in ("K", "O"):
-            raise ProtocolError("delete without an old key or row")
-        old, _ = _tuple(buf, 6)
-        return Delete(relid, old, old_kind)
-    if kind == "R":
-        (relid,) = _U32.unpack_from(buf, 1)
-        namespace, pos = _cstring(buf, 5)
-        name, pos = _cstring(buf, pos)
-        replica_identity = chr(buf[pos])
-        (count,) = _I16.unpack_from(buf, pos + 1)
-        pos += 3
-        columns = []
-        for _ in range(count):
-            flags = buf[pos]
-            column, pos = _cstring(buf, pos + 1)
-            type_oid, typmod = struct.unpack_from("!Ii", buf, pos)
-            pos += 8
-            columns.append(RelationColumn(column, type_oid, typmod, bool(flags & 1)))
-        return Relation(relid, namespace, name, replica_identity, tuple(columns))
-    if kind == "T":
-        (count,) = _U32.unpack_from(buf, 1)
-        options = buf[5]
-        relids = struct.unpack_from(f"!{count}I", buf, 6)
-        return Truncate(tuple(relids), options)
-    if kind in ("O", "Y", "M"):
-        return Other(kind)
-    raise ProtocolError(f"unknown pgoutput message type {kind!r}")
+    decoder = _DECODERS.get(buf[0])
+    if decoder is None:
+        raise ProtocolError(f"unknown pgoutput message type {chr(buf[0])!r}")
+    return decoder(buf)
 
 
 # ----------------------------------------------------------------------------- encoders (tests, tools)

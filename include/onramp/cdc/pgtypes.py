@@ -43,11 +43,6 @@ _NATIVE_READ = {BOOL, INT2, INT4, INT8, FLOAT4, FLOAT8, TEXT, VARCHAR, BPCHAR, D
 _WIDER_INTS = {INT2: {INT4, INT8, NUMERIC}, INT4: {INT8, NUMERIC}, INT8: {NUMERIC}, FLOAT4: {FLOAT8}}
 
 
-def quote_ident(name: str) -> str:
-    """Quote an identifier for SQL (names are validated by the config loader, this is belt and braces)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def numeric_precision_scale(typmod: int) -> tuple[int, int] | None:
     if typmod < 4:
         return None
@@ -92,12 +87,10 @@ class Column:
             return False
         return not (self.type_oid == NUMERIC and pa.types.is_string(self.arrow_type))
 
-    def read_expression(self) -> str:
-        """Select-list entry for reading this column with ADBC into (something castable to) its Arrow type."""
-        name = quote_ident(self.name)
-        if self.builtin and self.type_oid in _NATIVE_READ:
-            return name
-        return f"{name}::text as {name}"
+    @property
+    def reads_natively(self) -> bool:
+        """True when ADBC reads the column straight into its Arrow type (others are read as ``::text``)."""
+        return self.builtin and self.type_oid in _NATIVE_READ
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,6 +15,7 @@ import adbc_driver_postgresql.dbapi as adbc
 
 from onramp import db
 from onramp.cdc.errors import CdcError
+from onramp.cdc.manifest import LakeFile
 from onramp.cdc.pgoutput import lsn_to_int, lsn_to_str
 from onramp.settings import redact
 
@@ -102,6 +103,13 @@ def save(cur, state: TableState) -> None:
     cur.execute(sql("state_save"), state.params())
 
 
+def save_committed(conn, state: TableState) -> None:
+    """Save the state in a transaction of its own (progress that must survive what comes next)."""
+    with conn.cursor() as cur:
+        save(cur, state)
+    conn.commit()
+
+
 def record_lag(cur, *, source: str, table_name: str, slot_name: str, run_id: str, phase: str, slot, limit_bytes: int) -> None:
     cur.execute(sql("slot_lag_record"), (
         source, table_name, slot_name, run_id, phase, lsn_to_str(slot.current_lsn), _lsn_text(slot.confirmed_flush),
@@ -118,11 +126,11 @@ def record_drift(cur, *, source: str, table_name: str, events: list[dict], batch
 
 
 def record_batch(cur, *, source: str, table_name: str, batch_id: str, kind: str, mode: str, run_id: str,
-                 from_position: str | None, to_position: str | None, rows: int, counts: dict, files: list) -> None:
+                 from_position: str | None, to_position: str | None, rows: int, counts: dict, files: list[LakeFile]) -> None:
     cur.execute(sql("batch_record"), (
         source, table_name, batch_id, kind, mode, run_id, from_position, to_position, rows,
         counts.get("I", 0), counts.get("U", 0), counts.get("D", 0), counts.get("T", 0),
-        counts.get("reconciled", 0), json.dumps(files),
+        counts.get("reconciled", 0), json.dumps([f.to_dict() for f in files]),
     ))
 
 

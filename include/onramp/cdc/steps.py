@@ -1,7 +1,8 @@
 """The four steps of one table's CDC cycle as the ``cdc_app_db`` DAG runs them: ids in, JSON-able dicts out.
 
 No Airflow here: the boundary (:mod:`onramp.airflow.cdc`) passes the run id, the backfill parameter and a
-lookup into Airflow's connection store for source connections that are not Onramp's own.
+lookup into Airflow's connection store for source connections that are not Onramp's own. This is where the
+typed manifest and apply result (:mod:`onramp.cdc.manifest`) become the plain dicts XCom carries, and back.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from onramp.cdc.config import CdcConfig, load_config
-from onramp.cdc.pipeline import Context, apply, enforce_slot_lag, extract, gate
+from onramp.cdc.cycle import Context, apply, enforce_slot_lag, extract, gate
+from onramp.cdc.manifest import ApplyResult, Manifest
 from onramp.endpoints import url_for
 from onramp.settings import get_settings
 
@@ -43,25 +45,29 @@ def context(table_id: str, run_id: str, lookup: ConnectionLookup | None = None) 
 
 def extract_step(table_id: str, run_id: str, backfill_table: str | None, lookup: ConnectionLookup | None = None) -> dict:
     """Step 1: capture changes (or the snapshot; a full one when this table is the requested backfill)."""
-    return extract(context(table_id, run_id, lookup), resnapshot=bool(backfill_table) and backfill_table == table_id)
+    resnapshot = bool(backfill_table) and backfill_table == table_id
+    return extract(context(table_id, run_id, lookup), resnapshot=resnapshot).to_dict()
 
 
 def gate_step(manifest: dict, run_id: str, lookup: ConnectionLookup | None = None) -> dict:
     """Step 2: validate the batch's files with GX; a failure quarantines them and stops this table."""
-    return gate(context(manifest["table"], run_id, lookup), manifest)
+    typed = Manifest.from_dict(manifest)
+    return gate(context(typed.table, run_id, lookup), typed).to_dict()
 
 
 def apply_step(manifest: dict, run_id: str, lookup: ConnectionLookup | None = None) -> dict:
     """Step 3: apply to raw and staging in one transaction, then confirm the slot."""
-    return apply(context(manifest["table"], run_id, lookup), manifest)
+    typed = Manifest.from_dict(manifest)
+    return apply(context(typed.table, run_id, lookup), typed).to_dict()
 
 
 def check_lag_step(result: dict) -> dict:
     """Step 4: fail loudly when the table's slot was further behind than its limit."""
-    enforce_slot_lag(result)
-    return result.get("slot_lag") or {}
+    typed = ApplyResult.from_dict(result)
+    enforce_slot_lag(typed)
+    return typed.slot_lag.to_dict() if typed.slot_lag else {}
 
 
 def changed(result: dict) -> bool:
     """Whether the apply changed staging (only then is the table's Asset event worth emitting)."""
-    return bool(result.get("snapshot_rows") or (result.get("changes") and not result.get("already_applied")))
+    return ApplyResult.from_dict(result).changed_staging

@@ -22,7 +22,7 @@ import yaml
 from psycopg import sql
 
 from onramp.cdc.config import TableConfig, load_config
-from onramp.cdc.pipeline import Context, run_table
+from onramp.cdc.cycle import Context, Manifest, run_table
 from onramp.migrations import migrate
 from onramp.settings import with_database
 
@@ -102,7 +102,8 @@ class Cdc:
                        run_id or f"test__{self.runs}")
 
     def run(self, ref: str, **kwargs) -> dict:
-        return run_table(self.context(ref), **kwargs)
+        """One cycle; its result as the DAG and ``onramp cdc run --json`` hand it on (a plain dict)."""
+        return run_table(self.context(ref), **kwargs).to_dict()
 
     def source_sql(self, statement: str, params=None) -> list:
         with psycopg.connect(self.source_url, autocommit=True) as conn:
@@ -146,9 +147,9 @@ class Cdc:
         context = self.context(ref)
         return self._fork(lambda: run_table(context, resnapshot=resnapshot), crash_at)
 
-    def forked_run_apply(self, context: Context, manifest: dict, crash_at: str) -> int:
+    def forked_run_apply(self, context: Context, manifest: Manifest, crash_at: str) -> int:
         """Only the apply step, in a forked child that kills itself at ``crash_at``; returns its exit code."""
-        from onramp.cdc.pipeline import apply
+        from onramp.cdc.cycle import apply
 
         return self._fork(lambda: apply(context, manifest), crash_at)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from onramp.cdc import pipeline
+from onramp.cdc import cycle
 from onramp.cdc.cli import app
-from onramp.cdc.errors import SlotLagExceeded, SlotLost
+from onramp.cdc.errors import CdcError, SlotLagExceeded, SlotLost
 
 from .conftest import checksum
 
@@ -83,10 +83,10 @@ def test_apply_retried_after_its_commit_only_confirms(cdc, warm_gx):
     seed(cdc)
     cdc.source_sql("update things set v = 'x' where id <= 3")
     context = cdc.context("things")
-    manifest = pipeline.gate(context, pipeline.extract(context))
+    manifest = cycle.gate(context, cycle.extract(context))
     assert cdc.forked_run_apply(context, manifest, crash_at="before_confirm") == -9
-    again = pipeline.apply(context, manifest)
-    assert again["already_applied"] is True
+    again = cycle.apply(context, manifest)
+    assert again.already_applied is True
     assert equal(cdc)
     assert cdc.warehouse_sql(f"select count(*) from raw.{cdc.source}_things_changes") == [(3,)]
     slot = cdc.source_sql("select confirmed_flush_lsn::text from pg_replication_slots where slot_name = %s",
@@ -99,5 +99,5 @@ def test_foreign_slot_with_our_name_is_never_taken_over(cdc):
     cdc.declare({"public.things": {"primary_key": ["id"]}})
     slot = cdc.table("things").slot_name
     cdc.source_sql("select pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
-    with pytest.raises(pipeline.CdcError, match="no record of it"):
-        pipeline.extract(cdc.context("things"))
+    with pytest.raises(CdcError, match="no record of it"):
+        cycle.extract(cdc.context("things"))

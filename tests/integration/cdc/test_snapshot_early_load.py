@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from onramp import quality
-from onramp.cdc.pipeline import apply, extract, gate
+from onramp.cdc.cycle import Manifest, apply, extract, gate
 
 from .conftest import checksum
 
@@ -26,27 +26,28 @@ def make_items(cdc, rows: int = 3000) -> None:
 def test_the_extraction_gates_and_loads_every_chunk_and_the_tasks_skip_them(cdc, warm_gx):
     make_items(cdc)
     manifest = extract(cdc.context("items"))
-    chunks = manifest["snapshot"]["chunks"]
+    chunks = manifest.snapshot.chunks
     assert len(chunks) > 2
-    assert all(c["gated"]["suite"] == "cdc_changes" and c["loaded"] == c["rows"] for c in chunks)
+    assert all(c.gated.suite == "cdc_changes" and c.loaded == c.rows for c in chunks)
     # loaded and committed with their progress, but not published: staging does not exist before the apply
     assert cdc.warehouse_sql("select status, snapshot_next_chunk, snapshot_chunks from ops.cdc_tables") == \
         [("snapshotting", len(chunks), len(chunks))]
     assert cdc.warehouse_sql("select to_regclass('staging.items') is null") == [(True,)]
     assert cdc.warehouse_sql("select count(*) from ops.cdc_batches where kind = 'snapshot'") == [(len(chunks),)]
 
-    gated = gate(cdc.context("items"), json.loads(json.dumps(manifest)))  # through XCom: JSON only
-    assert gated["gated"]["chunks_gated_during_extract"] == len(chunks)
-    assert gated["gated"]["rows"] == 3000
+    through_xcom = Manifest.from_dict(json.loads(json.dumps(manifest.to_dict())))  # through XCom: JSON only
+    gated = gate(cdc.context("items"), through_xcom)
+    assert gated.gated.chunks_gated_during_extract == len(chunks)
+    assert gated.gated.rows == 3000
     result = apply(cdc.context("items"), gated)
-    assert result["snapshot_rows"] == 3000 and result["published"] == "created"
+    assert result.snapshot_rows == 3000 and result.published == "created"
     assert checksum(cdc.source_url, "items", COLUMNS, ["id"]) == checksum(cdc.warehouse_url, "staging.items", COLUMNS, ["id"])
     # the snapshot's metadata (the same for every row, so loaded as column defaults) is there, the defaults are not
-    snapshot = manifest["snapshot"]
+    snapshot = manifest.snapshot
     assert cdc.warehouse_sql(
         "select count(*), count(distinct _cdc_lsn), min(_cdc_lsn - '0/0'), count(_cdc_xid),"
         " min((extract(epoch from _cdc_commit_ts) * 1000000)::bigint) from staging.items"
-    ) == [(3000, 1, snapshot["lsn"], 0, snapshot["taken_unix_us"])]
+    ) == [(3000, 1, snapshot.lsn, 0, snapshot.taken_unix_us)]
     assert cdc.warehouse_sql("select count(*) from information_schema.columns where table_schema = 'staging'"
                              " and table_name = 'items' and column_default is not null") == [(0,)]
 
@@ -54,11 +55,11 @@ def test_the_extraction_gates_and_loads_every_chunk_and_the_tasks_skip_them(cdc,
 def test_early_load_off_leaves_the_chunks_to_the_gate_and_apply_tasks(cdc, warm_gx):
     make_items(cdc, 1500)
     manifest = extract(cdc.context("items"), early_load=False)
-    assert not any("gated" in c or "loaded" in c for c in manifest["snapshot"]["chunks"])
+    assert not any(c.gated is not None or c.loaded is not None for c in manifest.snapshot.chunks)
     assert cdc.warehouse_sql("select snapshot_next_chunk from ops.cdc_tables") == [(0,)]
     gated = gate(cdc.context("items"), manifest)
-    assert gated["gated"]["chunks_gated_during_extract"] == 0 and gated["gated"]["rows"] == 1500
-    assert apply(cdc.context("items"), gated)["snapshot_rows"] == 1500
+    assert gated.gated.chunks_gated_during_extract == 0 and gated.gated.rows == 1500
+    assert apply(cdc.context("items"), gated).snapshot_rows == 1500
     assert checksum(cdc.source_url, "items", COLUMNS, ["id"]) == checksum(cdc.warehouse_url, "staging.items", COLUMNS, ["id"])
 
 
@@ -93,7 +94,7 @@ def test_the_apply_step_still_loads_and_resumes_chunks_the_extraction_left(cdc, 
     done, total = cdc.warehouse_sql("select snapshot_next_chunk, snapshot_chunks from ops.cdc_tables")[0]
     assert 0 < done < total
     result = apply(cdc.context("items"), manifest)
-    assert result["published"] == "created"
+    assert result.published == "created"
     assert checksum(cdc.source_url, "items", COLUMNS, ["id"]) == checksum(cdc.warehouse_url, "staging.items", COLUMNS, ["id"])
 
 
@@ -111,10 +112,10 @@ def test_a_load_error_during_the_extraction_leaves_the_rest_to_the_apply_step(cd
 
     monkeypatch.setattr(warehouse, "set_snapshot_meta_defaults", flaky)
     manifest = extract(cdc.context("items"))
-    chunks = manifest["snapshot"]["chunks"]
-    assert [c.get("loaded") is not None for c in chunks] == [True] + [False] * (len(chunks) - 1)
+    chunks = manifest.snapshot.chunks
+    assert [c.loaded is not None for c in chunks] == [True] + [False] * (len(chunks) - 1)
     assert cdc.warehouse_sql("select snapshot_next_chunk from ops.cdc_tables") == [(1,)]
     gated = gate(cdc.context("items"), manifest)
-    assert gated["gated"]["rows"] == 3000
-    assert apply(cdc.context("items"), gated)["snapshot_rows"] == 3000
+    assert gated.gated.rows == 3000
+    assert apply(cdc.context("items"), gated).snapshot_rows == 3000
     assert checksum(cdc.source_url, "items", COLUMNS, ["id"]) == checksum(cdc.warehouse_url, "staging.items", COLUMNS, ["id"])

@@ -9,9 +9,10 @@ from onramp.cdc import pgtypes as t
 from onramp.cdc.catalog import TableShape
 from onramp.cdc.changes import ChangeBatcher
 from onramp.cdc.config import TableConfig
+from onramp.cdc.dynamic_sql import xmin_condition as _xmin_condition
 from onramp.cdc.gate import referenced_columns
 from onramp.cdc.lake import LakeWriter, run_key
-from onramp.cdc.pipeline import _plan_chunks, _xmin_condition
+from onramp.cdc.snapshot import plan_chunks as _plan_chunks
 
 TABLE = TableConfig(source="app", schema="app", name="users", primary_key=("id",), mode="log", target="users",
                     slot_prefix="onramp_app")

@@ -8,6 +8,7 @@ import pytest
 from onramp.cdc import pgtypes as t
 from onramp.cdc.changes import ChangeBatcher, change_schema
 from onramp.cdc.drift import compare_columns
+from onramp.cdc.dynamic_sql import read_column
 from onramp.cdc.errors import SourceError
 from onramp.cdc.pgoutput import UNCHANGED
 
@@ -23,8 +24,8 @@ def test_arrow_types_and_load_paths():
     assert col("a", t.JSONB).arrow_type == t.JSON_TYPE and col("a", t.JSONB).loads_directly
     assert col("a", 869, source_type="inet").arrow_type == pa.string() and not col("a", 869).loads_directly
     enum = col("mood", 99999, source_type="mood", builtin=False, warehouse_type="text")
-    assert enum.arrow_type == pa.string() and enum.read_expression() == '"mood"::text as "mood"'
-    assert col("ts", t.TIMESTAMPTZ).read_expression() == '"ts"'
+    assert enum.arrow_type == pa.string() and read_column(enum).as_string() == '"mood"::text as "mood"'
+    assert read_column(col("ts", t.TIMESTAMPTZ)).as_string() == '"ts"'
 
 
 def test_text_values_become_typed_arrow():
