@@ -32,7 +32,9 @@ def apply(ctx: Context, manifest: Manifest) -> ApplyResult:
     table = ctx.table
     result = ApplyResult(table=table.id, target=table.target, mode=manifest.mode, changes=manifest.changes.rows,
                          asset_uri=f"warehouse://staging/{table.target}")
-    wh = state.connect_warehouse(ctx.warehouse_url)  # one connection for the apply and the lag record after the confirm
+    # one connection for the apply and the lag record after the confirm; ADBC only when data moves
+    moves_data = bool(manifest.snapshot or manifest.changes.files)
+    wh = (state.connect_warehouse if moves_data else state.connect_rows)(ctx.warehouse_url)
     try:
         if manifest.snapshot:
             result.snapshot_rows = load_remaining_chunks(ctx, wh, manifest)

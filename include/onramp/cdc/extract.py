@@ -37,7 +37,7 @@ def extract(ctx: Context, *, resnapshot: bool = False, suite_dir: Path | None = 
         info = catalog.source_info(src)
         mode, reason = choose_mode(ctx.source, table, info)
         shape = catalog.table_shape(src, table, for_log=mode == "log")
-        wh = state.connect_warehouse(ctx.warehouse_url)
+        wh = state.connect_rows(ctx.warehouse_url)  # state only: snapshot chunks load on their own connections
         lag = None
         try:
             with wh.cursor() as cur:

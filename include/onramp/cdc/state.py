@@ -1,8 +1,11 @@
-"""Load state of each CDC table in ``ops`` (SQL in ``sql/cdc/``), read and written through ADBC.
+"""Load state of each CDC table in ``ops`` (SQL in ``sql/cdc/``, ``$N`` placeholders).
 
 The state row is saved in the same warehouse transaction as the data it describes, so the two can
 never disagree: that, plus confirming the slot only after the commit, is what makes a killed run
-safe to repeat.
+safe to repeat. When data moves, that transaction is an ADBC one (:func:`connect_warehouse`: binary COPY
+beside the state); when only state moves (an extraction, an apply with nothing to load) it is a psycopg
+one (:func:`connect_rows`), which runs the same ``$N`` statements and spares a task ADBC's import of
+pyarrow.dataset and pandas (seconds per task process in a DAG run; bench/cdc_dag.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
-import adbc_driver_postgresql.dbapi as adbc
+import adbc_driver_manager
+import psycopg
 
 from onramp import db
 from onramp.cdc.errors import CdcError
@@ -28,6 +32,18 @@ def sql(name: str) -> str:
 def connect_warehouse(url: str):
     """An ADBC connection (autocommit off, UTC): bulk COPY and the state update share one transaction."""
     return db.connect_arrow(url, "cdc")
+
+
+def connect_rows(url: str) -> psycopg.Connection:
+    """A psycopg connection whose cursors take the same ``$N`` statements, for state alone (no bulk data)."""
+    return db.connect(url, "cdc", cursor_factory=psycopg.RawCursor)
+
+
+_MISSING_TABLE = (adbc_driver_manager.ProgrammingError, psycopg.errors.UndefinedTable)
+
+
+def _missing_table(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.errors.UndefinedTable) or "42P01" in str(exc)
 
 
 def _lsn(value: str | None) -> int | None:
@@ -85,8 +101,8 @@ def load(cur, source: str, table_name: str, lock: bool = False) -> TableState | 
     """The table's state; ``lock`` holds its row until the transaction ends (one applier at a time)."""
     try:
         cur.execute(sql("state_get") + (" for update" if lock else ""), (source, table_name))
-    except adbc.ProgrammingError as exc:
-        if "42P01" in str(exc):
+    except _MISSING_TABLE as exc:
+        if _missing_table(exc):
             raise CdcError("the warehouse has no CDC tables yet (ops.cdc_tables is missing); run `onramp migrate`") from None
         raise
     row = cur.fetchone()
@@ -135,13 +151,13 @@ def record_batch(cur, *, source: str, table_name: str, batch_id: str, kind: str,
 
 
 def status_rows(url: str) -> list[dict]:
-    conn = connect_warehouse(url)
+    conn = connect_rows(url)
     try:
         with conn.cursor() as cur:
             try:
                 cur.execute(sql("status"))
-            except adbc.ProgrammingError as exc:
-                if "42P01" not in str(exc):
+            except _MISSING_TABLE as exc:
+                if not _missing_table(exc):
                     raise
                 raise CdcError(f"the warehouse {redact(url)} has no CDC tables yet (ops.cdc_tables is missing); "
                                "run `onramp migrate`") from None

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from onramp import db
 from onramp.cdc import dynamic_sql as q
@@ -146,6 +145,8 @@ def load_chunk(cur, table: TableConfig, columns: list[Column], lake_dir: Path, f
     read stamps all its rows alike, and no xid); given, the fast path sets it as column defaults instead of
     copying it row by row (a fifth of the COPY's columns).
     """
+    import pyarrow.dataset as ds  # here, not at import: it loads pandas, which a run with nothing to load never needs
+
     data = [c.name for c in columns]
     schema = change_schema(columns)
     paths = [str(Path(lake_dir) / f.path) for f in files]
