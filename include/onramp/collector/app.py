@@ -32,7 +32,6 @@ from onramp.collector import cors, metrics
 from onramp.collector.config import CollectorConfig
 from onramp.collector.enrichment import Enricher
 from onramp.collector.ingest import (
-    ROW_FORMAT,
     TYPES,
     RequestContext,
     RequestRejected,
@@ -42,6 +41,7 @@ from onramp.collector.ingest import (
 )
 from onramp.collector.openapi import document
 from onramp.collector.plan import PLAN_DIR, TrackingPlan
+from onramp.events.row import dead_letters_entry, events_entry
 from onramp.stream.keys import StreamKeys
 
 log = logging.getLogger("onramp.collector")
@@ -196,7 +196,7 @@ class Collector:
         commands = int(bool(encoded)) + int(bool(dead)) + int(bool(identity))
         if commands == 0:
             return
-        entry = {"v": ROW_FORMAT, "e": b"[" + b",".join(encoded) + b"]", "n": len(encoded)} if encoded else None
+        entry = events_entry(b"[" + b",".join(encoded) + b"]", len(encoded)) if encoded else None
         if commands == 1 and entry:
             await self.redis.xadd(self.keys.events, entry)
             return
@@ -204,7 +204,7 @@ class Collector:
         if entry:
             pipe.xadd(self.keys.events, entry)
         if dead:
-            pipe.xadd(self.keys.dead, {"d": orjson.dumps(dead), "n": len(dead)})
+            pipe.xadd(self.keys.dead, dead_letters_entry(orjson.dumps(dead), len(dead)))
         if identity:
             pipe.hset(self.keys.identity, mapping=identity)
         await pipe.execute()

@@ -13,15 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
 from onramp.collector.enrichment import Enricher
-from onramp.collector.plan import Reason, TrackingPlan
+from onramp.collector.plan import TrackingPlan
+from onramp.events.reasons import EPOCH, time_reason
+from onramp.events.row import ANONYMOUS_ID, PREVIOUS_ID, TS_US, USER_ID, row_dict
 
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
-MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_FUTURE = timedelta(days=1)
 
 
 class RequestRejected(Exception):
@@ -50,7 +48,7 @@ class RequestContext:
 
 @dataclass
 class Outcome:
-    accepted: list[list] = field(default_factory=list)  # stream rows (ROW_FIELDS order)
+    accepted: list[list] = field(default_factory=list)  # stream rows (onramp.events.row.ROW_FIELDS order)
     encoded: list[bytes] = field(default_factory=list)  # the same rows as JSON, for the stream entry
     dead: list[dict] = field(default_factory=list)  # dead letters
     identity: dict[str, str] = field(default_factory=dict)  # anonymousId -> userId
@@ -142,17 +140,9 @@ def event_time_us(message: dict, batch_sent_us: int | None, received_us: int) ->
     return received_us - (sent - original), original, sent
 
 
-# A stream record is a list in this order (compact on the wire and in Redis; the loader zips it into columns).
-ROW_FIELDS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "group_id",
-              "previous_id", "ts_us", "original_ts_us", "sent_at_us", "received_at_us", "properties", "traits",
-              "context", "source", "schema_version", "is_planned", *ENRICHMENT_FIELDS)
-COL = {name: i for i, name in enumerate(ROW_FIELDS)}
-ROW_FORMAT = b"1"  # stream entry field "v": bump when ROW_FIELDS changes; the loader reads every version it knows
-
-
 def build_row(message: dict, kind: str, ctx: RequestContext, batch_sent_us: int | None, enricher,
               message_id: str, schema_version: str, is_planned: bool) -> list:
-    """The stream record of one message (see :data:`ROW_FIELDS`).
+    """The stream row of one message (fields in :data:`onramp.events.row.ROW_FIELDS` order).
 
     Removes ``context.ip`` from ``message`` itself: the address never leaves the collector (PII), its geo does.
     """
@@ -175,7 +165,7 @@ def build_row(message: dict, kind: str, ctx: RequestContext, batch_sent_us: int 
     traits = get("traits")
     if kind == "identify" and type(traits) is not dict:
         traits = context.get("traits")
-    row = [
+    row = [  # the order of ROW_FIELDS
         message_id, kind, event or kind, event, name if type(name) is str else None,
         _id(get("userId")), _id(get("anonymousId")), _id(get("groupId")), _id(get("previousId")),
         timestamp, original, sent, ctx.received_us,
@@ -184,23 +174,6 @@ def build_row(message: dict, kind: str, ctx: RequestContext, batch_sent_us: int 
     ]
     row.extend(enricher.enrich(context, ip, user_agent))
     return row
-
-
-def row_dict(row: list) -> dict:
-    return dict(zip(ROW_FIELDS, row, strict=True))
-
-
-_MIN_US = to_us(MIN_EVENT_TIME)
-_MAX_FUTURE_US = MAX_FUTURE // ONE_US
-
-
-def _time_reason(row: list, received_us: int) -> Reason | None:
-    ts = row[9]
-    if ts is None or _MIN_US <= ts <= received_us + _MAX_FUTURE_US:
-        return None
-    return Reason("timestamp.out_of_range", "$.timestamp",
-                  "event time (after sentAt clock-skew correction) is before 2000-01-01 or more than a day "
-                  "after it was received; check the device clock and the timestamp format")
 
 
 def process(messages: list, kind: str | None, ctx: RequestContext, plan: TrackingPlan, enricher: Enricher,
@@ -242,8 +215,8 @@ def process(messages: list, kind: str | None, ctx: RequestContext, plan: Trackin
         row = build_row(message, msg_type if msg_type in TYPES else "invalid", ctx, batch_sent_us, enricher,
                         message_id, verdict.schema_version, verdict.planned)
         if verdict.ok:
-            time_reason = _time_reason(row, ctx.received_us)
-            reasons = [time_reason] if time_reason else None
+            late = time_reason(row[TS_US], ctx.received_us)
+            reasons = [late] if late else None
         else:
             reasons = list(verdict.reasons)
         if not reasons:
@@ -253,10 +226,10 @@ def process(messages: list, kind: str | None, ctx: RequestContext, plan: Trackin
                 check_size(index, message)
             out.accepted.append(row)
             out.encoded.append(encoded)
-            if msg_type == "identify" and row[6] and row[5]:
-                out.identity[row[6]] = row[5]
-            elif msg_type == "alias" and row[8] and row[5]:
-                out.identity[row[8]] = row[5]
+            if msg_type == "identify" and row[ANONYMOUS_ID] and row[USER_ID]:
+                out.identity[row[ANONYMOUS_ID]] = row[USER_ID]
+            elif msg_type == "alias" and row[PREVIOUS_ID] and row[USER_ID]:
+                out.identity[row[PREVIOUS_ID]] = row[USER_ID]
             continue
         if measure:
             check_size(index, message)

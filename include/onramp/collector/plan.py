@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from onramp.events.reasons import Reason
 from onramp.settings import PROJECT_ROOT
 
 PLAN_DIR = PROJECT_ROOT / "tracking_plan"
@@ -27,18 +28,6 @@ MAX_MESSAGE = 300
 
 class PlanError(ValueError):
     """The tracking plan on disk is malformed; the message names the file."""
-
-
-@dataclass(frozen=True)
-class Reason:
-    """Why one message broke the plan, in a form a program can act on."""
-
-    code: str  # e.g. schema.required, schema.enum, unknown_event
-    path: str  # JSONPath into the message as sent, e.g. $.properties.plan
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "path": self.path, "message": self.message}
 
 
 @dataclass(frozen=True)

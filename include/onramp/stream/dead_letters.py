@@ -23,9 +23,10 @@ import redis
 from psycopg.types.json import Jsonb
 
 from onramp import db
-from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
-from onramp.collector.ingest import EPOCH, ROW_FORMAT, RequestContext, _time_reason, build_row, to_us
+from onramp.collector.ingest import RequestContext, build_row, to_us
 from onramp.collector.plan import TrackingPlan
+from onramp.events.reasons import EPOCH, time_reason
+from onramp.events.row import ENRICHMENT_FIELDS, MESSAGE_ID, TS_US, events_entry
 from onramp.stream.keys import DEAD_LETTER_GROUP, StreamKeys
 from onramp.stream.loader import READ_COUNT, ensure_group, trim
 
@@ -182,9 +183,9 @@ def replay(client: redis.Redis, prefix: str, warehouse_url: str, run_id: str, fi
                             message_id, verdict.schema_version, verdict.planned)
             reasons = list(verdict.reasons)
             if verdict.ok:
-                time_reason = _time_reason(row, ctx.received_us)
-                if time_reason:
-                    reasons.append(time_reason)
+                late = time_reason(row[TS_US], ctx.received_us)
+                if late:
+                    reasons.append(late)
             if reasons:
                 failing.append((message_id, [r.as_dict() for r in reasons]))
             else:
@@ -194,7 +195,7 @@ def replay(client: redis.Redis, prefix: str, warehouse_url: str, run_id: str, fi
             pipe = client.pipeline(transaction=True)
             for start in range(0, len(passing), REPLAY_CHUNK):
                 chunk = passing[start:start + REPLAY_CHUNK]
-                pipe.xadd(keys.events, {"v": ROW_FORMAT, "e": orjson.dumps(chunk), "n": len(chunk), "replay": run_id})
+                pipe.xadd(keys.events, events_entry(orjson.dumps(chunk), len(chunk), replay=run_id))
             pipe.execute()
         # 2. then mark, in one transaction with the run's report
         with conn.transaction():
@@ -202,7 +203,7 @@ def replay(client: redis.Redis, prefix: str, warehouse_url: str, run_id: str, fi
                 conn.execute("update ops.dead_letters set status = 'replayed', replayed_at = clock_timestamp(),"
                              " replay_run_id = %s, replay_attempts = replay_attempts + 1"
                              " where message_id = any(%s) and status = 'pending'",
-                             (run_id, [row[0] for row in passing]))
+                             (run_id, [row[MESSAGE_ID] for row in passing]))
             if duplicate_ids:
                 conn.execute("update ops.dead_letters set status = 'duplicate', replay_run_id = %s"
                              " where message_id = any(%s) and status = 'pending'", (run_id, duplicate_ids))

@@ -21,7 +21,6 @@ One micro-batch, in this order (each step idempotent, so a kill anywhere then a 
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,12 +34,13 @@ import redis
 from redis.exceptions import ResponseError
 
 from onramp import db
-from onramp.collector.config import LoaderConfig
-from onramp.collector.ingest import ROW_FORMAT
+from onramp.events.row import ENTRY_ROWS, MESSAGE_ID, ROW_FORMAT
 from onramp.stream import records
+from onramp.stream.config import LoaderConfig, default_consumer
 from onramp.stream.keys import LOADER_GROUP, StreamKeys
 
 log = logging.getLogger("onramp.stream")
+_ROWS_FIELD = ENTRY_ROWS.encode()
 READ_COUNT = 500
 GATE_SUITE = "raw_events"
 GATE_COLUMNS = ("message_id", "type", "event_name", "event_at", "event_date", "received_at", "source",
@@ -49,13 +49,6 @@ GATE_COLUMNS = ("message_id", "type", "event_name", "event_at", "event_date", "r
 
 class StreamFormatError(RuntimeError):
     """A stream entry was written in a row format this loader does not know."""
-
-
-def default_consumer() -> str:
-    """Stable per host, so a restarted loader finds its own pending entries at once."""
-    from onramp.settings import get_settings
-
-    return get_settings().stream_consumer or f"loader-{socket.gethostname()}"
 
 
 def lake_events_dir(lake_dir: Path) -> Path:
@@ -268,7 +261,7 @@ class EventLoader:
         """(distinct rows, the stream entry id of each, events read including repeats)."""
         rows, stream_ids, seen, total = [], [], set(), 0
         for eid, fields in entries:
-            blob = fields.get(b"e") if fields else None
+            blob = fields.get(_ROWS_FIELD) if fields else None
             if blob is None:
                 continue  # an entry trimmed away or not ours: nothing to load
             if fields.get(b"v", ROW_FORMAT) != ROW_FORMAT:
@@ -277,7 +270,7 @@ class EventLoader:
             stream_id = eid.decode()
             for row in records.decode_rows(blob):
                 total += 1
-                message_id = row[0]
+                message_id = row[MESSAGE_ID]
                 if message_id in seen:
                     continue
                 seen.add(message_id)

@@ -10,15 +10,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
-from onramp.collector.ingest import COL, ROW_FIELDS
+from onramp.events.row import COL, ENRICHMENT_FIELDS, JSON_FIELDS, ROW_FIELDS
 
 TS = pa.timestamp("us", tz="UTC")
 STRING_COLUMNS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "group_id",
                   "previous_id")
 TIME_COLUMNS = (("event_at", "ts_us"), ("original_at", "original_ts_us"), ("sent_at", "sent_at_us"),
                 ("received_at", "received_at_us"))
-JSON_COLUMNS = ("properties", "traits", "context")
+JSON_COLUMNS = JSON_FIELDS
 TAIL_COLUMNS = ("source", "schema_version")
 
 SCHEMA = pa.schema(
@@ -65,7 +64,7 @@ def no_gc():
 
 
 def to_table(rows: list, stream_ids: list[str], batch_id: str) -> pa.Table:
-    """Arrow table of stream rows (``ingest.ROW_FIELDS`` order, as lists or decoded tuples) in :data:`SCHEMA` order."""
+    """Arrow table of stream rows (``ROW_FIELDS`` order, as lists or decoded tuples) in :data:`SCHEMA` order."""
     with no_gc():
         return _to_table(rows, stream_ids, batch_id)
 

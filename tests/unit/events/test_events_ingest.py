@@ -8,15 +8,14 @@ import pytest
 
 from onramp.collector.enrichment import Enricher
 from onramp.collector.ingest import (
-    COL,
     RequestContext,
     RequestRejected,
     event_time_us,
     parse_us,
     process,
-    row_dict,
 )
 from onramp.collector.plan import TrackingPlan
+from onramp.events.row import MESSAGE_ID, row_dict
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -55,7 +54,7 @@ def test_clock_skew_is_corrected_with_sent_at():
 
 def test_message_id_is_generated_when_absent_and_kept_when_given(plan, enricher):
     out = process([track(), track(messageId="m-1")], None, ctx(), plan, enricher)
-    ids = [row[COL["message_id"]] for row in out.accepted]
+    ids = [row[MESSAGE_ID] for row in out.accepted]
     assert ids[1] == "m-1" and len(ids[0]) == 36 and ids[0] != ids[1]
 
 
