@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from onramp.events.payload import cut_depth
 from onramp.events.reasons import Reason
 from onramp.settings import PROJECT_ROOT
 
@@ -135,6 +136,12 @@ class TrackingPlan:
         return Verdict(False, version, planned_entry is not None or event is None, self._reasons(schema, validator, message))
 
     def _reasons(self, schema: dict, validator, message: dict) -> tuple[Reason, ...]:
+        try:
+            return self._collect_reasons(schema, validator, message)
+        except ValueError:  # jsonschema_rs hands a failing value back to Python only ~254 levels deep
+            return self._collect_reasons(schema, validator, cut_depth(message))
+
+    def _collect_reasons(self, schema: dict, validator, message: dict) -> tuple[Reason, ...]:
         reasons: list[Reason] = []
         for error in validator.iter_errors(message):
             keyword = str(error.schema_path[-1]) if error.schema_path else "schema"
