@@ -67,14 +67,15 @@ def declared_events(fields: dict | None) -> int:
 
 
 def raw(value: bytes | str):
-    """Raw content as it can be stored in jsonb: the text, or ``{"base64": ...}`` when it is not clean UTF-8."""
+    """Raw content as it can be stored in jsonb: the text, or ``{"base64": ...}`` when it is not clean UTF-8
+    (PostgreSQL cannot store NUL either)."""
+    data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
     try:
-        text = value.decode("utf-8") if isinstance(value, bytes | bytearray | memoryview) else str(value)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     if text is None or "\x00" in text:
-        data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
-        return {"base64": base64.b64encode(bytes(data)).decode()}
+        return {"base64": base64.b64encode(data).decode()}
     return text
 
 
