@@ -39,6 +39,7 @@ log = logging.getLogger("onramp.stream")
 REPLAY_CHUNK = 100  # events per re-injected stream entry
 DEAD_STREAM = "events:dead"  # the stream's name under the prefix, in the id of an undecodable entry's dead letter
 _LETTERS = ENTRY_DEAD_LETTERS.encode()
+_EVENTS = -1  # the events column: last in copy_dead_letters_batch.sql, as dead_letter_rows builds its rows
 
 
 def _from_us(value: int | None) -> datetime | None:
@@ -61,7 +62,7 @@ def drain_dead_letters(client: redis.Redis, prefix: str, warehouse_url: str, con
             if rows:
                 _insert(warehouse_url, rows)
             client.xack(keys.dead, DEAD_LETTER_GROUP, *[eid for eid, _ in entries])
-            total += sum(row[-1] for row in rows)
+            total += sum(row[_EVENTS] for row in rows)
             entries_seen += len(entries)
             if start == "0" and len(entries) < READ_COUNT:
                 break
