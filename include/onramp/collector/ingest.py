@@ -60,6 +60,7 @@ class Outcome:
     errors: list[dict] = field(default_factory=list)  # per-message reasons for the HTTP answer
 
     def accept(self, row: list, encoded: bytes, msg_type) -> None:
+        """Keep an accepted row and, for identify/alias calls, the identity link it carries."""
         self.accepted.append(row)
         self.encoded.append(encoded)
         if msg_type == "identify" and row[ANONYMOUS_ID] and row[USER_ID]:
@@ -204,6 +205,7 @@ def judge(row: list, verdict: Verdict, received_us: int) -> tuple[bytes | None, 
 
 
 def too_deep(exc: Exception) -> Reason:
+    """Why a message the stream's JSON encoder refused (``exc``) is dead-lettered instead of failing its request."""
     return Reason(PAYLOAD_TOO_DEEP, "$",
                   f"the message cannot be stored as sent ({exc}: it is nested deeper than about 250 levels); "
                   f"the dead letter keeps it cut at {CUT_DEPTH} levels, deeper values replaced by {CUT_MARKER!r}")
