@@ -40,10 +40,11 @@ import orjson  # noqa: E402
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 
-from onramp.collector.config import DEMO_WRITE_KEY, LoaderConfig  # noqa: E402
+from onramp.collector.config import DEMO_WRITE_KEY  # noqa: E402
 from onramp.local.services import EmbeddedRedis  # noqa: E402
 from onramp.migrations import migrate  # noqa: E402
 from onramp.settings import get_settings, with_database  # noqa: E402
+from onramp.stream.config import LoaderConfig  # noqa: E402
 
 PYTHON = sys.executable
 BARE_APP = '''

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import redis
 
+from onramp.events.row import ANONYMOUS_ID, MESSAGE_ID
 from onramp.migrations import migrate
 from onramp.settings import with_database
 from tests.conftest import drop_database, free_port
@@ -172,8 +173,8 @@ def _sign_up(browser, edge: Edge, sdk: str, delivery: str, next_page_sdk: str) -
 
 
 def _land(edge: Edge) -> None:
-    from onramp.collector.config import LoaderConfig
     from onramp.settings import get_settings
+    from onramp.stream.config import LoaderConfig
     from onramp.stream.loader import EventLoader
 
     loader = EventLoader(redis_url=get_settings().redis_url, prefix=edge.prefix, warehouse_url=edge.warehouse_url,
@@ -191,7 +192,7 @@ def _received(edge: Edge, anonymous_id: str) -> Counter:
         rows = [row for _, f in client.xrange(f"{edge.prefix}events") for row in orjson.loads(f[b"e"])]
     finally:
         client.close()
-    return Counter(row[0] for row in rows if row[6] == anonymous_id)
+    return Counter(row[MESSAGE_ID] for row in rows if row[ANONYMOUS_ID] == anonymous_id)
 
 
 MODES = [

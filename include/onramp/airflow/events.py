@@ -58,7 +58,8 @@ def load_events() -> dict:
     report = load(CONSUMER, max_seconds=MAX_DRAIN_SECONDS)
     summary = report.as_dict()
     print(f"loaded {report.loaded} new events into raw.events in {report.batches} batches "
-          f"({report.duplicates} duplicates skipped, {report.recovered_batches} lake re-exports): {summary}")
+          f"({report.duplicates} duplicates skipped, {report.dead_lettered} dead-lettered, "
+          f"{report.recovered_batches} lake re-exports): {summary}")
     if report.loaded == 0 and report.recovered_batches == 0:
         raise AirflowSkipException(f"nothing new to publish: {summary}")
     get_current_context()["outlet_events"][RAW_EVENTS].extra = {k: summary[k] for k in ("batches", "loaded", "duplicates")}

@@ -32,8 +32,8 @@ from onramp.collector import cors, metrics
 from onramp.collector.config import CollectorConfig
 from onramp.collector.enrichment import Enricher
 from onramp.collector.ingest import (
-    ROW_FORMAT,
     TYPES,
+    Outcome,
     RequestContext,
     RequestRejected,
     parse_time,
@@ -42,6 +42,7 @@ from onramp.collector.ingest import (
 )
 from onramp.collector.openapi import document
 from onramp.collector.plan import PLAN_DIR, TrackingPlan
+from onramp.events.row import dead_letters_entry, events_entry
 from onramp.stream.keys import StreamKeys
 
 log = logging.getLogger("onramp.collector")
@@ -54,6 +55,74 @@ BEACON_PREFIX = "/beacon/v1/"
 
 def _json(status: int, body: dict, headers: dict | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """The content of one gzip stream of at most ``limit`` bytes; anything else is refused (400 or 413)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise RequestRejected(400, "bad_gzip", f"the body is not valid gzip: {exc}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise RequestRejected(413, "request_too_large",
+                              f"the gunzipped body exceeds {limit} bytes; the limit is {limit} bytes per request")
+    if not inflater.eof:
+        raise RequestRejected(400, "bad_gzip", "the gzip body is truncated")
+    if inflater.unused_data:  # junk, or a second gzip member: either way not what the SDK meant to send
+        raise RequestRejected(400, "bad_gzip", f"{len(inflater.unused_data)} bytes follow the gzip stream; "
+                                               "send exactly one gzip stream and nothing after it")
+    return data
+
+
+def parse_body(body: bytes) -> dict:
+    """The request's JSON object (escaped NULs replaced: PostgreSQL cannot store them)."""
+    if b"\\u0000" in body:  # rare: only then rewrite the text (JSON can only carry NUL escaped)
+        body = replace_nul(body)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestRejected(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise RequestRejected(400, "invalid_body", f"the body must be a JSON object, not a {type(payload).__name__}")
+    return payload
+
+
+def split_messages(payload: dict, kind: str) -> tuple[list, str | None, dict | None]:
+    """(messages, the call type imposed on them or None for a batch, the batch-level context)."""
+    if kind != "batch":
+        return [payload], kind, None
+    messages = payload.get("batch")
+    if not isinstance(messages, list):
+        raise RequestRejected(400, "invalid_batch", "a /v1/batch body needs a 'batch' array of messages")
+    context = payload.get("context")
+    return messages, None, context if isinstance(context, dict) else None
+
+
+def count(outcome: Outcome) -> None:
+    """The request's events in ``/metrics``: accepted, dead-lettered, and each dead letter's reasons."""
+    if outcome.accepted:
+        metrics.EVENTS.labels("accepted").inc(len(outcome.accepted))
+    if outcome.dead:
+        metrics.EVENTS.labels("dead_lettered").inc(len(outcome.dead))
+        for dead in outcome.dead:
+            for code in {r["code"] for r in dead["reasons"]}:
+                metrics.DEAD_LETTERS.labels(code).inc()
+
+
+def answer(outcome: Outcome) -> Response:
+    """200 when any message was accepted (with the dead letters' reasons if some were not), else 400."""
+    if not outcome.dead:
+        return _json(200, {"success": True, "accepted": len(outcome.accepted)})
+    body = {"success": bool(outcome.accepted), "accepted": len(outcome.accepted),
+            "dead_lettered": len(outcome.dead), "errors": outcome.errors[:100]}
+    if outcome.accepted:
+        return _json(200, body)
+    body.update(code="invalid_events", message="no message could be accepted: each broke the tracking plan or cannot "
+                                               "be stored as sent; they are dead-lettered with the reasons below "
+                                               "(those that broke the plan can be replayed after a fix)")
+    metrics.REJECTED.labels("invalid_events").inc()
+    return _json(400, body)
 
 
 class TokenBucket:
@@ -172,17 +241,7 @@ class Collector:
         if encoding != "gzip":
             raise RequestRejected(415, "unsupported_encoding",
                                   f"Content-Encoding {encoding!r} is not supported; send gzip or identity")
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            data = inflater.decompress(body, limit + 1)
-        except zlib.error as exc:
-            raise RequestRejected(400, "bad_gzip", f"the body is not valid gzip: {exc}") from None
-        if len(data) > limit or inflater.unconsumed_tail:
-            raise RequestRejected(413, "request_too_large",
-                                  f"the gunzipped body exceeds {limit} bytes; the limit is {limit} bytes per request")
-        if not inflater.eof:
-            raise RequestRejected(400, "bad_gzip", "the gzip body is truncated")
-        return data
+        return gunzip(body, limit)
 
     def client_ip(self, request: Request) -> str | None:
         if self.config.trust_forwarded_for:
@@ -191,12 +250,12 @@ class Collector:
                 return forwarded.split(",")[0].strip()
         return request.client.host if request.client else None
 
-    async def write(self, encoded: list[bytes], dead: list[dict], identity: dict[str, str]) -> None:
+    async def write(self, encoded: list[bytes], dead: list[bytes], identity: dict[str, str]) -> None:
         """One round trip; MULTI/EXEC when more than one key is written, so a request lands whole or not at all."""
         commands = int(bool(encoded)) + int(bool(dead)) + int(bool(identity))
         if commands == 0:
             return
-        entry = {"v": ROW_FORMAT, "e": b"[" + b",".join(encoded) + b"]", "n": len(encoded)} if encoded else None
+        entry = events_entry(b"[" + b",".join(encoded) + b"]", len(encoded)) if encoded else None
         if commands == 1 and entry:
             await self.redis.xadd(self.keys.events, entry)
             return
@@ -204,7 +263,7 @@ class Collector:
         if entry:
             pipe.xadd(self.keys.events, entry)
         if dead:
-            pipe.xadd(self.keys.dead, {"d": orjson.dumps(dead), "n": len(dead)})
+            pipe.xadd(self.keys.dead, dead_letters_entry(b"[" + b",".join(dead) + b"]", len(dead)))
         if identity:
             pipe.hset(self.keys.identity, mapping=identity)
         await pipe.execute()
@@ -273,66 +332,44 @@ class Collector:
             raise RequestRejected(401, "unknown_write_key",
                                   "the write key (HTTP Basic user name) is not known to this collector")
         body = await self.read_body(request)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestRejected(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise RequestRejected(400, "invalid_body", f"the body must be a JSON object, not a {type(payload).__name__}")
-        if b"\\u0000" in body:  # rare: only then walk the payload (JSON can only carry NUL escaped)
-            payload = replace_nul(payload)
+        payload = parse_body(body)
         if key is None:  # beacons cannot set headers: analytics.js puts the key in the body, RudderStack in the URL
-            sent = payload.get("writeKey")
-            if sent is None:
-                sent = request.query_params.get("writeKey")
-            key = sent if isinstance(sent, str) and sent in self.config.write_keys else None
-            if key is None:
-                raise RequestRejected(401, "missing_write_key" if sent is None else "unknown_write_key",
-                                      "send the write key as the HTTP Basic user name (empty password)")
+            key = self.key_for_beacon(payload, request)
         self.check_origin(key, origin)
         source = self.config.write_keys[key]
-        batch_context = None
-        if kind == "batch":
-            messages = payload.get("batch")
-            if not isinstance(messages, list):
-                raise RequestRejected(400, "invalid_batch", "a /v1/batch body needs a 'batch' array of messages")
-            batch_context = payload.get("context") if isinstance(payload.get("context"), dict) else None
-            call = None
-        else:
-            messages, call = [payload], kind
-        if not self.bucket.take(source, max(1, len(messages))):
-            raise RequestRejected(429, "rate_limited", f"source {source!r} is over its rate limit; retry with backoff")
-        if self.config.max_backlog and self.backlog > self.config.max_backlog:
-            raise RequestRejected(429, "backlog_full",
-                                  "the event stream backlog is full (the loader is behind); retry with backoff")
+        messages, call, batch_context = split_messages(payload, kind)
+        self.admit(source, len(messages))
         ctx = RequestContext(source=source, received_at=datetime.now(UTC), ip=self.client_ip(request),
                              user_agent=request.headers.get("user-agent"))
         outcome = process(messages, call, ctx, self.plan, self.enricher,
                           batch_sent_at=parse_time(payload.get("sentAt")), batch_context=batch_context,
                           max_event_bytes=self.config.max_event_bytes, body_bytes=len(body))
         try:
-            await self.write(outcome.encoded, outcome.dead, outcome.identity)
+            await self.write(outcome.encoded, outcome.dead_encoded, outcome.identity)
         except (RedisError, OSError) as exc:
             log.warning("Redis write failed: %s", exc)
             raise RequestRejected(503, "store_unavailable",
                                   "the event store is unavailable; nothing was stored, retry") from None
-        if outcome.accepted:
-            metrics.EVENTS.labels("accepted").inc(len(outcome.accepted))
-        if outcome.dead:
-            metrics.EVENTS.labels("dead_lettered").inc(len(outcome.dead))
-            for dead in outcome.dead:
-                for code in {r["code"] for r in dead["reasons"]}:
-                    metrics.DEAD_LETTERS.labels(code).inc()
-        if not outcome.dead:
-            return _json(200, {"success": True, "accepted": len(outcome.accepted)})
-        body = {"success": bool(outcome.accepted), "accepted": len(outcome.accepted),
-                "dead_lettered": len(outcome.dead), "errors": outcome.errors[:100]}
-        if outcome.accepted:
-            return _json(200, body)
-        body.update(code="invalid_events", message="every message broke the tracking plan; they are dead-lettered "
-                                                    "with the reasons below and can be replayed after a fix")
-        metrics.REJECTED.labels("invalid_events").inc()
-        return _json(400, body)
+        count(outcome)
+        return answer(outcome)
+
+    def key_for_beacon(self, payload: dict, request: Request) -> str:
+        """The write key a beacon carries in its body (analytics.js) or its URL (RudderStack)."""
+        sent = payload.get("writeKey")
+        if sent is None:
+            sent = request.query_params.get("writeKey")
+        if isinstance(sent, str) and sent in self.config.write_keys:
+            return sent
+        raise RequestRejected(401, "missing_write_key" if sent is None else "unknown_write_key",
+                              "send the write key as the HTTP Basic user name (empty password)")
+
+    def admit(self, source: str, messages: int) -> None:
+        """Refuses (429) a source over its rate limit, and everyone while the stream backlog is full."""
+        if not self.bucket.take(source, max(1, messages)):
+            raise RequestRejected(429, "rate_limited", f"source {source!r} is over its rate limit; retry with backoff")
+        if self.config.max_backlog and self.backlog > self.config.max_backlog:
+            raise RequestRejected(429, "backlog_full",
+                                  "the event stream backlog is full (the loader is behind); retry with backoff")
 
     async def health(self, request: Request) -> Response:
         try:

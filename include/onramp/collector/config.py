@@ -1,5 +1,5 @@
-"""Collector and stream-loader configuration, built from :mod:`onramp.settings` (``ONRAMP_COLLECTOR_*``,
-``ONRAMP_STREAM_*``).
+"""Collector configuration, built from :mod:`onramp.settings` (``ONRAMP_COLLECTOR_*``); the stream loader's is
+:mod:`onramp.stream.config`.
 
 Write keys are secrets: set ``ONRAMP_COLLECTOR_WRITE_KEYS`` (``key=source,key2=source2``) or point
 ``ONRAMP_COLLECTOR_WRITE_KEYS_FILE`` at a YAML mapping ``{write_key: source_name}``. Without either,
@@ -99,7 +99,7 @@ def load_write_keys(settings: Settings) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class CollectorConfig:
-    """Everything the collector and the stream loader are tuned with."""
+    """Everything the collector is tuned with."""
 
     redis_url: str
     redis_prefix: str
@@ -138,18 +138,3 @@ class CollectorConfig:
             max_backlog=s.collector_max_backlog,
             plan_dir=s.tracking_plan_dir,
         )
-
-
-@dataclass(frozen=True)
-class LoaderConfig:
-    """Micro-batch bounds of the stream loader."""
-
-    batch_events: int = 50_000
-    batch_seconds: float = 5.0
-    claim_idle_s: float = 60.0  # pending entries idle this long belong to a crashed consumer
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> LoaderConfig:
-        s = settings or get_settings()
-        return cls(batch_events=s.stream_batch_events, batch_seconds=s.stream_batch_seconds,
-                   claim_idle_s=s.stream_claim_idle_seconds)

@@ -14,12 +14,10 @@ import logging
 from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
-log = logging.getLogger(__name__)
+from onramp.events.row import CAMPAIGN_FIELDS, GEO_FIELDS, UA_FIELDS
+from onramp.events.row import ENRICHMENT_FIELDS as FIELDS  # the row's columns this module fills, in order
 
-UA_FIELDS = ("browser", "browser_version", "os", "os_version", "device")
-GEO_FIELDS = ("country", "region", "city")
-CAMPAIGN_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer_host", "referrer_type")
-FIELDS = UA_FIELDS + GEO_FIELDS + CAMPAIGN_FIELDS
+log = logging.getLogger(__name__)
 
 _EMPTY_UA = dict.fromkeys(UA_FIELDS)
 _EMPTY_GEO = dict.fromkeys(GEO_FIELDS)

@@ -7,21 +7,23 @@ if it had passed the first time.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
 from onramp.collector.enrichment import Enricher
-from onramp.collector.plan import Reason, TrackingPlan
+from onramp.collector.plan import TrackingPlan, Verdict
+from onramp.events.payload import CUT_DEPTH, CUT_MARKER, cut_depth
+from onramp.events.reasons import EPOCH, PAYLOAD_TOO_DEEP, Reason, time_reason
+from onramp.events.row import ANONYMOUS_ID, PREVIOUS_ID, TS_US, USER_ID, row_dict
 
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
-MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_FUTURE = timedelta(days=1)
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")  # \u0000 after an even run of backslashes
+_dumps = orjson.dumps
 
 
 class RequestRejected(Exception):
@@ -50,22 +52,30 @@ class RequestContext:
 
 @dataclass
 class Outcome:
-    accepted: list[list] = field(default_factory=list)  # stream rows (ROW_FIELDS order)
+    accepted: list[list] = field(default_factory=list)  # stream rows (onramp.events.row.ROW_FIELDS order)
     encoded: list[bytes] = field(default_factory=list)  # the same rows as JSON, for the stream entry
     dead: list[dict] = field(default_factory=list)  # dead letters
+    dead_encoded: list[bytes] = field(default_factory=list)  # the same as JSON, for the dead-letter stream
     identity: dict[str, str] = field(default_factory=dict)  # anonymousId -> userId
     errors: list[dict] = field(default_factory=list)  # per-message reasons for the HTTP answer
 
+    def accept(self, row: list, encoded: bytes, msg_type) -> None:
+        """Keep an accepted row and, for identify/alias calls, the identity link it carries."""
+        self.accepted.append(row)
+        self.encoded.append(encoded)
+        if msg_type == "identify" and row[ANONYMOUS_ID] and row[USER_ID]:
+            self.identity[row[ANONYMOUS_ID]] = row[USER_ID]
+        elif msg_type == "alias" and row[PREVIOUS_ID] and row[USER_ID]:
+            self.identity[row[PREVIOUS_ID]] = row[USER_ID]
 
-def replace_nul(value):
-    """The value with every U+0000 turned into U+FFFD: PostgreSQL text and jsonb cannot hold NUL."""
-    if type(value) is str:
-        return value.replace("\x00", "\ufffd")
-    if type(value) is dict:
-        return {replace_nul(k): replace_nul(v) for k, v in value.items()}
-    if type(value) is list:
-        return [replace_nul(v) for v in value]
-    return value
+
+def replace_nul(body: bytes) -> bytes:
+    """The JSON text with every escaped U+0000 turned into U+FFFD: PostgreSQL text and jsonb cannot hold NUL.
+
+    On the text, before parsing (JSON can carry NUL only as ``\\u0000``): no walk over the parsed value,
+    which at orjson's 1,024 levels would pass Python's recursion limit.
+    """
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
 
 
 def parse_time(value) -> datetime | None:
@@ -142,17 +152,9 @@ def event_time_us(message: dict, batch_sent_us: int | None, received_us: int) ->
     return received_us - (sent - original), original, sent
 
 
-# A stream record is a list in this order (compact on the wire and in Redis; the loader zips it into columns).
-ROW_FIELDS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "group_id",
-              "previous_id", "ts_us", "original_ts_us", "sent_at_us", "received_at_us", "properties", "traits",
-              "context", "source", "schema_version", "is_planned", *ENRICHMENT_FIELDS)
-COL = {name: i for i, name in enumerate(ROW_FIELDS)}
-ROW_FORMAT = b"1"  # stream entry field "v": bump when ROW_FIELDS changes; the loader reads every version it knows
-
-
 def build_row(message: dict, kind: str, ctx: RequestContext, batch_sent_us: int | None, enricher,
               message_id: str, schema_version: str, is_planned: bool) -> list:
-    """The stream record of one message (see :data:`ROW_FIELDS`).
+    """The stream row of one message (fields in :data:`onramp.events.row.ROW_FIELDS` order).
 
     Removes ``context.ip`` from ``message`` itself: the address never leaves the collector (PII), its geo does.
     """
@@ -175,7 +177,7 @@ def build_row(message: dict, kind: str, ctx: RequestContext, batch_sent_us: int 
     traits = get("traits")
     if kind == "identify" and type(traits) is not dict:
         traits = context.get("traits")
-    row = [
+    row = [  # the order of ROW_FIELDS
         message_id, kind, event or kind, event, name if type(name) is str else None,
         _id(get("userId")), _id(get("anonymousId")), _id(get("groupId")), _id(get("previousId")),
         timestamp, original, sent, ctx.received_us,
@@ -186,21 +188,89 @@ def build_row(message: dict, kind: str, ctx: RequestContext, batch_sent_us: int 
     return row
 
 
-def row_dict(row: list) -> dict:
-    return dict(zip(ROW_FIELDS, row, strict=True))
+def judge(row: list, verdict: Verdict, received_us: int) -> tuple[bytes | None, list[Reason]]:
+    """The row's stream encoding when its event may be accepted; else None and the reasons it may not.
+
+    Shared by ingest and the dead-letter replay, so a replayed event is judged exactly like a fresh one.
+    """
+    if not verdict.ok:
+        return None, list(verdict.reasons)
+    late = time_reason(row[TS_US], received_us)
+    if late is not None:
+        return None, [late]
+    try:
+        return _dumps(row), []
+    except orjson.JSONEncodeError as exc:  # orjson.loads reads 1,024 levels, orjson.dumps writes 254
+        return None, [too_deep(exc)]
 
 
-_MIN_US = to_us(MIN_EVENT_TIME)
-_MAX_FUTURE_US = MAX_FUTURE // ONE_US
+def too_deep(exc: Exception) -> Reason:
+    """Why a message the stream's JSON encoder refused (``exc``) is dead-lettered instead of failing its request."""
+    return Reason(PAYLOAD_TOO_DEEP, "$",
+                  f"the message cannot be stored as sent ({exc}: it is nested deeper than about 250 levels); "
+                  f"the dead letter keeps it cut at {CUT_DEPTH} levels, deeper values replaced by {CUT_MARKER!r}")
 
 
-def _time_reason(row: list, received_us: int) -> Reason | None:
-    ts = row[9]
-    if ts is None or _MIN_US <= ts <= received_us + _MAX_FUTURE_US:
-        return None
-    return Reason("timestamp.out_of_range", "$.timestamp",
-                  "event time (after sentAt clock-skew correction) is before 2000-01-01 or more than a day "
-                  "after it was received; check the device clock and the timestamp format")
+def _size(message: dict) -> int:
+    """Bytes of the message as JSON (as it would be kept: cut, when too deep to encode)."""
+    try:
+        return len(_dumps(message))
+    except orjson.JSONEncodeError:
+        return len(_dumps(cut_depth(message)))
+
+
+def check_size(index: int, message: dict, limit: int) -> None:
+    """Raises :class:`RequestRejected` (413) when one message is over the per-event limit."""
+    size = _size(message)
+    if size > limit:
+        raise RequestRejected(413, "event_too_large",
+                              f"message {index} is {size} bytes; the limit is {limit} bytes per event")
+
+
+def prepare(index: int, message, kind: str | None, batch_context: dict | None) -> tuple[dict, str]:
+    """(the message as it will be judged, its messageId): batch context merged, call type imposed, id given."""
+    if type(message) is not dict:
+        raise RequestRejected(400, "invalid_message", f"message {index} is a JSON {type(message).__name__}, not an object")
+    if batch_context and isinstance(message.get("context"), dict | type(None)):
+        message = {**message, "context": {**batch_context, **(message.get("context") or {})}}
+    if kind is not None and message.get("type") != kind:
+        message = {**message, "type": kind}
+    message_id = message.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        message_id = str(uuid.uuid4())
+        if "messageId" not in message:  # generated ids are not the sender's mistake
+            message = {**message, "messageId": message_id}
+    return message, message_id
+
+
+def dead_letter(message: dict, row: list, reasons: list[Reason], schema_version: str, ctx: RequestContext,
+                batch_sent_us: int | None) -> tuple[dict, bytes]:
+    """The dead letter of one message and its JSON for the dead-letter stream.
+
+    A message too deep to encode is kept cut (:func:`cut_depth`) with a ``payload.too_deep`` reason: the
+    dead letter must always be storable, or the whole request would fail with it.
+    """
+    request = {"source": ctx.source, "received_at_us": ctx.received_us, "sent_at_us": batch_sent_us}
+    record = row_dict(row)
+    try:
+        dead = _letter(message, record, reasons, schema_version, request)
+        return dead, _dumps(dead)
+    except orjson.JSONEncodeError as exc:
+        if not any(r.code == PAYLOAD_TOO_DEEP for r in reasons):
+            reasons = [*reasons, too_deep(exc)]
+        dead = _letter(cut_depth(message), cut_depth(record), reasons, schema_version, request)
+        return dead, _dumps(dead)
+
+
+def _letter(message: dict, record: dict, reasons: list[Reason], schema_version: str, request: dict) -> dict:
+    return {
+        "message_id": record["message_id"],
+        "record": record,
+        "payload": message,  # as sent, less context.ip (build_row removed it)
+        "reasons": [r.as_dict() for r in reasons],
+        "schema_version": schema_version,
+        "request": request,
+    }
 
 
 def process(messages: list, kind: str | None, ctx: RequestContext, plan: TrackingPlan, enricher: Enricher,
@@ -214,60 +284,25 @@ def process(messages: list, kind: str | None, ctx: RequestContext, plan: Trackin
     """
     out = Outcome()
     batch_sent_us = to_us(batch_sent_at)
-    dumps = orjson.dumps
     # no message can be over the limit when the whole body is not: then nothing needs measuring
     measure = body_bytes is None or body_bytes > max_event_bytes
-
-    def check_size(index: int, message: dict) -> None:
-        size = len(dumps(message))
-        if size > max_event_bytes:
-            raise RequestRejected(413, "event_too_large",
-                                  f"message {index} is {size} bytes; the limit is {max_event_bytes} bytes per event")
-
     for index, message in enumerate(messages):
-        if type(message) is not dict:
-            raise RequestRejected(400, "invalid_message",
-                                  f"message {index} is a JSON {type(message).__name__}, not an object")
-        if batch_context and isinstance(message.get("context"), dict | type(None)):
-            message = {**message, "context": {**batch_context, **(message.get("context") or {})}}
-        if kind is not None and message.get("type") != kind:
-            message = {**message, "type": kind}
-        message_id = message.get("messageId")
-        if not isinstance(message_id, str) or not message_id:
-            message_id = str(uuid.uuid4())
-            if "messageId" not in message:  # generated ids are not the sender's mistake
-                message = {**message, "messageId": message_id}
+        message, message_id = prepare(index, message, kind, batch_context)
         verdict = plan.check(message)
         msg_type = message.get("type")
         row = build_row(message, msg_type if msg_type in TYPES else "invalid", ctx, batch_sent_us, enricher,
                         message_id, verdict.schema_version, verdict.planned)
-        if verdict.ok:
-            time_reason = _time_reason(row, ctx.received_us)
-            reasons = [time_reason] if time_reason else None
-        else:
-            reasons = list(verdict.reasons)
-        if not reasons:
-            encoded = dumps(row)
+        encoded, reasons = judge(row, verdict, ctx.received_us)
+        if encoded is not None:
             # the row holds what is kept of the message: only a row near the limit can come from a message over it
             if measure and len(encoded) > max_event_bytes - 4096:
-                check_size(index, message)
-            out.accepted.append(row)
-            out.encoded.append(encoded)
-            if msg_type == "identify" and row[6] and row[5]:
-                out.identity[row[6]] = row[5]
-            elif msg_type == "alias" and row[8] and row[5]:
-                out.identity[row[8]] = row[5]
+                check_size(index, message, max_event_bytes)
+            out.accept(row, encoded, msg_type)
             continue
+        dead, dead_encoded = dead_letter(message, row, reasons, verdict.schema_version, ctx, batch_sent_us)
         if measure:
-            check_size(index, message)
-        reason_dicts = [r.as_dict() for r in reasons]
-        out.dead.append({
-            "message_id": message_id,
-            "record": row_dict(row),
-            "payload": message,  # as sent, less context.ip (build_record removed it)
-            "reasons": reason_dicts,
-            "schema_version": verdict.schema_version,
-            "request": {"source": ctx.source, "received_at_us": ctx.received_us, "sent_at_us": batch_sent_us},
-        })
-        out.errors.append({"index": index, "messageId": message_id, "reasons": reason_dicts})
+            check_size(index, dead["payload"], max_event_bytes)
+        out.dead.append(dead)
+        out.dead_encoded.append(dead_encoded)
+        out.errors.append({"index": index, "messageId": message_id, "reasons": dead["reasons"]})
     return out

@@ -15,6 +15,8 @@ from typing import Any
 
 import jsonschema_rs
 
+from onramp.events.payload import cut_depth
+from onramp.events.reasons import Reason
 from onramp.settings import PROJECT_ROOT
 
 PLAN_DIR = PROJECT_ROOT / "tracking_plan"
@@ -27,18 +29,6 @@ MAX_MESSAGE = 300
 
 class PlanError(ValueError):
     """The tracking plan on disk is malformed; the message names the file."""
-
-
-@dataclass(frozen=True)
-class Reason:
-    """Why one message broke the plan, in a form a program can act on."""
-
-    code: str  # e.g. schema.required, schema.enum, unknown_event
-    path: str  # JSONPath into the message as sent, e.g. $.properties.plan
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "path": self.path, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -146,6 +136,12 @@ class TrackingPlan:
         return Verdict(False, version, planned_entry is not None or event is None, self._reasons(schema, validator, message))
 
     def _reasons(self, schema: dict, validator, message: dict) -> tuple[Reason, ...]:
+        try:
+            return self._collect_reasons(schema, validator, message)
+        except ValueError:  # jsonschema_rs hands a failing value back to Python only ~254 levels deep
+            return self._collect_reasons(schema, validator, cut_depth(message))
+
+    def _collect_reasons(self, schema: dict, validator, message: dict) -> tuple[Reason, ...]:
         reasons: list[Reason] = []
         for error in validator.iter_errors(message):
             keyword = str(error.schema_path[-1]) if error.schema_path else "schema"

@@ -97,23 +97,32 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         while not stopping:
             time.sleep(0.5)
             for i, child in enumerate(children):
-                if child.is_alive() or stopping:
-                    continue
-                # an error exit soon after the start is a broken configuration, not bad luck: restarting would loop
-                if (child.exitcode or 0) > 0 and time.monotonic() - started[i] < STARTUP_GRACE_S:
-                    raise WorkerFailed(f"collector worker {child.pid} exited with code {child.exitcode} right after "
-                                       "it started; its error is in the log above")
-                log.warning("collector worker %s exited with %s; starting a new one", child.pid, child.exitcode)
-                children[i], started[i] = start(i), time.monotonic()
+                if not child.is_alive() and not stopping:
+                    _check_exit(child, started[i])
+                    children[i], started[i] = start(i), time.monotonic()
     finally:
-        for child in children:
-            if child.is_alive():
-                child.terminate()  # SIGTERM: uvicorn finishes in-flight requests, then exits
-        deadline = time.monotonic() + 15
-        for child in children:
-            child.join(max(0.1, deadline - time.monotonic()))
-            if child.is_alive():
-                child.kill()
-                child.join(5)
+        _stop_all(children)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _check_exit(child: multiprocessing.Process, started: float) -> None:
+    """Raises :class:`WorkerFailed` for a worker that failed right at start-up; else the worker is replaced."""
+    # an error exit soon after the start is a broken configuration, not bad luck: restarting would loop
+    if (child.exitcode or 0) > 0 and time.monotonic() - started < STARTUP_GRACE_S:
+        raise WorkerFailed(f"collector worker {child.pid} exited with code {child.exitcode} right after "
+                           "it started; its error is in the log above")
+    log.warning("collector worker %s exited with %s; starting a new one", child.pid, child.exitcode)
+
+
+def _stop_all(children: list[multiprocessing.Process]) -> None:
+    """SIGTERM every worker (uvicorn finishes in-flight requests, then exits); SIGKILL those still up after 15 s."""
+    for child in children:
+        if child.is_alive():
+            child.terminate()
+    deadline = time.monotonic() + 15
+    for child in children:
+        child.join(max(0.1, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(5)

@@ -1,13 +1,17 @@
 """Dead letters: drain the dead-letter stream into ``ops.dead_letters``; replay them after a plan fix.
 
 Drain: consumer group ``dead_letters`` on ``<prefix>events:dead``; rows are inserted ``ON CONFLICT
-(message_id) DO NOTHING`` and only then acknowledged, so redelivery never doubles a dead letter.
+(message_id) DO NOTHING`` and only then acknowledged, so redelivery never doubles a dead letter. An entry
+that cannot be read is itself kept, raw, as one ``stream.undecodable`` dead letter (it would otherwise stay
+pending and stop every drain behind it).
 
 Replay: pending dead letters matching the filters are re-validated against the tracking plan now in
 force; those that pass are rebuilt exactly as ingest would have built them (their enrichment was kept)
 and re-injected into the events stream (the loader deduplicates on messageId), then marked
 ``replayed``. A crash between the two leaves them pending; the next replay re-injects them and the
-warehouse still holds each once. Ones that still fail keep their status and get the new reasons.
+warehouse still holds each once. Ones that still fail keep their status and get the new reasons. Dead
+letters whose payload is not a message the plan could pass as is (cut too deep, or the loader's own:
+:data:`onramp.events.reasons.NOT_REPLAYABLE`) are never matched.
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ import redis
 from psycopg.types.json import Jsonb
 
 from onramp import db
-from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
-from onramp.collector.ingest import EPOCH, ROW_FORMAT, RequestContext, _time_reason, build_row, to_us
+from onramp.collector.ingest import RequestContext, build_row, judge, to_us
 from onramp.collector.plan import TrackingPlan
+from onramp.events.reasons import EPOCH, NOT_REPLAYABLE
+from onramp.events.row import ENRICHMENT_FIELDS, ENTRY_DEAD_LETTERS, MESSAGE_ID, events_entry
+from onramp.stream import poison
 from onramp.stream.keys import DEAD_LETTER_GROUP, StreamKeys
 from onramp.stream.loader import READ_COUNT, ensure_group, trim
 
 log = logging.getLogger("onramp.stream")
-COPY_COLUMNS = ("message_id", "received_at", "sent_at", "source", "type", "event_name", "schema_version", "reason_codes",
-                "reasons", "payload", "enrichment", "stream_id")
 REPLAY_CHUNK = 100  # events per re-injected stream entry
+DEAD_STREAM = "events:dead"  # the stream's name under the prefix, in the id of an undecodable entry's dead letter
+_LETTERS = ENTRY_DEAD_LETTERS.encode()
+_EVENTS = -1  # the events column: last in copy_dead_letters_batch.sql, as dead_letter_rows builds its rows
 
 
 def _from_us(value: int | None) -> datetime | None:
@@ -48,38 +55,14 @@ def drain_dead_letters(client: redis.Redis, prefix: str, warehouse_url: str, con
     entries_seen = 0
     for start in ("0", ">"):  # own pending first (a crash mid-drain), then new entries
         while True:
-            reply = client.xreadgroup(DEAD_LETTER_GROUP, consumer, {keys.dead: start}, count=READ_COUNT)
-            entries = reply[0][1] if reply else []
-            claimed = []
-            if start == ">" and not entries:
-                _, claimed, *_ = client.xautoclaim(keys.dead, DEAD_LETTER_GROUP, consumer, 60_000, count=READ_COUNT)
-                entries = claimed
+            entries = _read(client, keys, consumer, start)
             if not entries:
                 break
-            rows = []
-            for eid, fields in entries:
-                blob = fields.get(b"d") if fields else None
-                if blob is None:
-                    continue
-                for dead in orjson.loads(blob):
-                    record = dead.get("record") or {}
-                    rows.append((
-                        dead["message_id"], _from_us(dead["request"]["received_at_us"]),
-                        _from_us(dead["request"].get("sent_at_us")), dead["request"]["source"],
-                        record.get("type"), record.get("event_name"), dead["schema_version"],
-                        sorted({r["code"] for r in dead["reasons"]}), Jsonb(dead["reasons"]), Jsonb(dead["payload"]),
-                        Jsonb({k: record.get(k) for k in ENRICHMENT_FIELDS}), eid.decode(),
-                    ))
+            rows = [row for eid, fields in entries if fields for row in dead_letter_rows(eid.decode(), fields)]
             if rows:
-                with db.connect(warehouse_url, "dead-letters") as conn, conn.transaction():
-                    conn.execute("create temp table dead_letters_batch (like ops.dead_letters including defaults)"
-                                 " on commit drop")
-                    with conn.cursor().copy(f"copy dead_letters_batch ({', '.join(COPY_COLUMNS)}) from stdin") as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                    conn.execute(db.sql("events", "insert_dead_letters"))
+                _insert(warehouse_url, rows)
             client.xack(keys.dead, DEAD_LETTER_GROUP, *[eid for eid, _ in entries])
-            total += len(rows)
+            total += sum(row[_EVENTS] for row in rows)
             entries_seen += len(entries)
             if start == "0" and len(entries) < READ_COUNT:
                 break
@@ -88,6 +71,48 @@ def drain_dead_letters(client: redis.Redis, prefix: str, warehouse_url: str, con
                 return total
     trim(client, keys.dead)
     return total
+
+
+def _read(client: redis.Redis, keys: StreamKeys, consumer: str, start: str) -> list[tuple[bytes, dict]]:
+    """Entries of the dead-letter stream: own pending (``0``), or new ones then a dead consumer's (``>``)."""
+    reply = client.xreadgroup(DEAD_LETTER_GROUP, consumer, {keys.dead: start}, count=READ_COUNT)
+    entries = reply[0][1] if reply else []
+    if start == ">" and not entries:
+        _, entries, *_ = client.xautoclaim(keys.dead, DEAD_LETTER_GROUP, consumer, 60_000, count=READ_COUNT)
+    return entries
+
+
+def dead_letter_rows(stream_id: str, fields: dict) -> list[tuple]:
+    """The ``ops.dead_letters`` rows of one dead-letter-stream entry (copy_dead_letters_batch.sql's columns)."""
+    try:
+        return [_row(dead, stream_id) for dead in orjson.loads(fields[_LETTERS])]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # orjson's JSONDecodeError is a ValueError
+        letter = poison.undecodable_entry(DEAD_STREAM, stream_id, fields,
+                                          f"the dead-letter entry cannot be read ({type(exc).__name__}: {exc})")
+        log.warning("dead-letter stream entry %s cannot be read; kept raw as %s", stream_id, letter.message_id)
+        return [(letter.message_id, _from_us(letter.received_at_us), None, letter.source, None, None,
+                 letter.schema_version, [letter.reason.code], Jsonb([letter.reason.as_dict()]), Jsonb(letter.payload),
+                 Jsonb({}), stream_id, letter.events)]
+
+
+def _row(dead: dict, stream_id: str) -> tuple:
+    record = dead.get("record") or {}
+    request = dead["request"]
+    return (
+        dead["message_id"], _from_us(request["received_at_us"]), _from_us(request.get("sent_at_us")),
+        request["source"], record.get("type"), record.get("event_name"), dead["schema_version"],
+        sorted({r["code"] for r in dead["reasons"]}), Jsonb(dead["reasons"]), Jsonb(dead["payload"]),
+        Jsonb({k: record.get(k) for k in ENRICHMENT_FIELDS}), stream_id, 1,
+    )
+
+
+def _insert(warehouse_url: str, rows: list[tuple]) -> None:
+    with db.connect(warehouse_url, "dead-letters") as conn, conn.transaction():
+        conn.execute(db.sql("events", "create_dead_letters_batch"))
+        with conn.cursor().copy(db.sql("events", "copy_dead_letters_batch")) as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.execute(db.sql("events", "insert_dead_letters"))
 
 
 @dataclass
@@ -101,28 +126,16 @@ class ReplayFilters:
     schema_version: str | None = None  # the version they failed, e.g. signup_started/v1
     limit: int = 100_000
 
-    def where(self) -> tuple[str, dict]:
-        clauses, params = ["status = 'pending'"], {}
-        if self.reason:
-            if self.reason.endswith("*"):
-                clauses.append("exists (select 1 from unnest(reason_codes) c where c like %(reason)s)")
-                params["reason"] = self.reason[:-1].replace("%", r"\%").replace("_", r"\_") + "%"
-            else:
-                clauses.append("%(reason)s = any(reason_codes)")
-                params["reason"] = self.reason
-        if self.event_name:
-            clauses.append("event_name = %(event_name)s")
-            params["event_name"] = self.event_name
-        if self.since:
-            clauses.append("received_at >= %(since)s")
-            params["since"] = self.since
-        if self.until:
-            clauses.append("received_at < %(until)s")
-            params["until"] = self.until
-        if self.schema_version:
-            clauses.append("schema_version = %(schema_version)s")
-            params["schema_version"] = self.schema_version
-        return " and ".join(clauses), params
+    def params(self) -> dict:
+        """The parameters of ``sql/events/replay_candidates.sql`` (None: no filter)."""
+        prefix = self.reason[:-1] if self.reason and self.reason.endswith("*") else None
+        return {
+            "not_replayable": list(NOT_REPLAYABLE),
+            "reason": self.reason if self.reason and prefix is None else None,
+            "reason_like": None if prefix is None else prefix.replace("%", r"\%").replace("_", r"\_") + "%",
+            "event_name": self.event_name or None, "since": self.since, "until": self.until,
+            "schema_version": self.schema_version or None, "limit": self.limit,
+        }
 
     def as_dict(self) -> dict:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
@@ -149,6 +162,32 @@ class _Enrichment:
         return tuple(self.fields.get(k) for k in ENRICHMENT_FIELDS)
 
 
+@dataclass
+class _Sorted:
+    passing: list[tuple[str, bytes]]  # (messageId, the row's stream encoding)
+    duplicate_ids: list[str]
+    failing: list[tuple[str, list[dict]]]  # (messageId, reasons)
+
+
+def _sort(candidates: list[tuple], loaded: set[str], plan: TrackingPlan) -> _Sorted:
+    """Judge each candidate as ingest would now: passing (rebuilt, encoded), already loaded, or still failing."""
+    out = _Sorted([], [], [])
+    for message_id, received_at, sent_at, source, payload, enrichment in candidates:
+        if message_id in loaded:
+            out.duplicate_ids.append(message_id)
+            continue
+        verdict = plan.check(payload)
+        ctx = RequestContext(source=source, received_at=received_at.astimezone(UTC))
+        row = build_row(payload, payload.get("type"), ctx, to_us(sent_at), _Enrichment(enrichment or {}),
+                        message_id, verdict.schema_version, verdict.planned)
+        encoded, reasons = judge(row, verdict, ctx.received_us)
+        if encoded is None:
+            out.failing.append((message_id, [r.as_dict() for r in reasons]))
+        else:
+            out.passing.append((row[MESSAGE_ID], encoded))
+    return out
+
+
 def replay(client: redis.Redis, prefix: str, warehouse_url: str, run_id: str, filters: ReplayFilters,
            plan: TrackingPlan | None = None, plan_dir: Path | None = None) -> ReplayReport:
     """Re-validate matching pending dead letters and re-inject the ones that now pass (idempotent)."""
@@ -159,67 +198,44 @@ def replay(client: redis.Redis, prefix: str, warehouse_url: str, run_id: str, fi
         plan = TrackingPlan(plan_dir, policy) if plan_dir else TrackingPlan(unknown_events=policy)
     keys = StreamKeys(prefix)
     report = ReplayReport()
-    where, params = filters.where()
     with db.connect(warehouse_url, "dead-letters") as conn:
-        rows = conn.execute(
-            f"select message_id, received_at, sent_at, source, payload, enrichment from ops.dead_letters where {where}"
-            f" order by received_at limit %(limit)s", {**params, "limit": filters.limit}).fetchall()
-        report.matched = len(rows)
-        if not rows:
+        candidates = conn.execute(db.sql("events", "replay_candidates"), filters.params()).fetchall()
+        report.matched = len(candidates)
+        if not candidates:
             _record_replay(conn, run_id, filters, report)
             conn.commit()
             return report
-        loaded = {r[0] for r in conn.execute("select message_id from raw.events where message_id = any(%s)",
-                                             ([r[0] for r in rows],))}
-        passing, duplicate_ids, failing = [], [], []
-        for message_id, received_at, sent_at, source, payload, enrichment in rows:
-            if message_id in loaded:
-                duplicate_ids.append(message_id)
-                continue
-            verdict = plan.check(payload)
-            ctx = RequestContext(source=source, received_at=received_at.astimezone(UTC))
-            row = build_row(payload, payload.get("type"), ctx, to_us(sent_at), _Enrichment(enrichment or {}),
-                            message_id, verdict.schema_version, verdict.planned)
-            reasons = list(verdict.reasons)
-            if verdict.ok:
-                time_reason = _time_reason(row, ctx.received_us)
-                if time_reason:
-                    reasons.append(time_reason)
-            if reasons:
-                failing.append((message_id, [r.as_dict() for r in reasons]))
-            else:
-                passing.append(row)
+        loaded = {r[0] for r in conn.execute(db.sql("events", "loaded_message_ids"),
+                                             {"message_ids": [c[0] for c in candidates]})}
+        judged = _sort(candidates, loaded, plan)
         # 1. re-inject (the loader deduplicates on messageId, so a repeat after a crash here is harmless)
-        if passing:
+        if judged.passing:
             pipe = client.pipeline(transaction=True)
-            for start in range(0, len(passing), REPLAY_CHUNK):
-                chunk = passing[start:start + REPLAY_CHUNK]
-                pipe.xadd(keys.events, {"v": ROW_FORMAT, "e": orjson.dumps(chunk), "n": len(chunk), "replay": run_id})
+            for start in range(0, len(judged.passing), REPLAY_CHUNK):
+                chunk = [encoded for _, encoded in judged.passing[start:start + REPLAY_CHUNK]]
+                pipe.xadd(keys.events, events_entry(b"[" + b",".join(chunk) + b"]", len(chunk), replay=run_id))
             pipe.execute()
         # 2. then mark, in one transaction with the run's report
         with conn.transaction():
-            if passing:
-                conn.execute("update ops.dead_letters set status = 'replayed', replayed_at = clock_timestamp(),"
-                             " replay_run_id = %s, replay_attempts = replay_attempts + 1"
-                             " where message_id = any(%s) and status = 'pending'",
-                             (run_id, [row[0] for row in passing]))
-            if duplicate_ids:
-                conn.execute("update ops.dead_letters set status = 'duplicate', replay_run_id = %s"
-                             " where message_id = any(%s) and status = 'pending'", (run_id, duplicate_ids))
-            with conn.cursor() as cur:
-                cur.executemany("update ops.dead_letters set replay_attempts = replay_attempts + 1,"
-                                " last_replay_reasons = %s where message_id = %s",
-                                [(Jsonb(reasons), message_id) for message_id, reasons in failing])
-            report.reinjected, report.duplicates, report.still_invalid = len(passing), len(duplicate_ids), len(failing)
+            _mark(conn, run_id, judged)
+            report.reinjected, report.duplicates = len(judged.passing), len(judged.duplicate_ids)
+            report.still_invalid = len(judged.failing)
             _record_replay(conn, run_id, filters, report)
     log.info("replay %s: %s", run_id, report.as_dict())
     return report
 
 
+def _mark(conn: psycopg.Connection, run_id: str, judged: _Sorted) -> None:
+    if judged.passing:
+        conn.execute(db.sql("events", "mark_replayed"),
+                     {"run_id": run_id, "message_ids": [message_id for message_id, _ in judged.passing]})
+    if judged.duplicate_ids:
+        conn.execute(db.sql("events", "mark_duplicate"), {"run_id": run_id, "message_ids": judged.duplicate_ids})
+    with conn.cursor() as cur:
+        cur.executemany(db.sql("events", "record_replay_attempt"),
+                        [{"reasons": Jsonb(reasons), "message_id": message_id} for message_id, reasons in judged.failing])
+
+
 def _record_replay(conn: psycopg.Connection, run_id: str, filters: ReplayFilters, report: ReplayReport) -> None:
-    conn.execute(
-        "insert into ops.dead_letter_replays (run_id, filters, matched, reinjected, still_invalid, duplicates)"
-        " values (%s, %s, %s, %s, %s, %s) on conflict (run_id) do update set filters = excluded.filters,"
-        " matched = excluded.matched, reinjected = excluded.reinjected, still_invalid = excluded.still_invalid,"
-        " duplicates = excluded.duplicates, replayed_at = clock_timestamp()",
-        (run_id, Jsonb(filters.as_dict()), report.matched, report.reinjected, report.still_invalid, report.duplicates))
+    conn.execute(db.sql("events", "record_replay"), {"run_id": run_id, "filters": Jsonb(filters.as_dict()),
+                                                     **report.as_dict()})

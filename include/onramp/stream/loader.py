@@ -5,13 +5,15 @@ One micro-batch, in this order (each step idempotent, so a kill anywhere then a 
 1. read entries through the consumer group: this consumer's own pending ones first (a re-run after a crash),
    then ones idle too long in a dead consumer's name (``XAUTOCLAIM``), then new ones; a batch closes at
    ``batch_events`` events, ``batch_seconds`` seconds, or when the stream has nothing more;
-2. repeats of a messageId inside the batch are dropped; the batch passes the GX gate ``raw_events``
-   (a failure quarantines it, records it, and raises: its entries stay pending and block the stream
-   until the suite or the data is fixed, then the next run replays them);
-3. one warehouse transaction: lock ``raw.events`` against other writers, binary ``COPY`` (ADBC) of the batch
-   straight into ``raw.events`` (when its primary key refuses a messageId already loaded, the transaction is
-   redone: look up which are there, COPY the rest), identity links, and the batch's row in
-   ``ops.event_load_batches``;
+2. repeats of a messageId inside the batch are dropped; an entry or row that cannot be decoded becomes a dead
+   letter (:mod:`onramp.stream.poison`); the batch passes the GX gate ``raw_events`` (a failure quarantines it,
+   records it, and raises: its entries stay pending and block the stream until the suite or the data is
+   fixed, then the next run replays them);
+3. one warehouse transaction (:mod:`onramp.stream.warehouse`): lock ``raw.events`` against other writers, binary
+   ``COPY`` of the batch straight into ``raw.events`` (a messageId loaded before is looked up and skipped; rows
+   whose data the warehouse refuses are found by bisection and dead-lettered, the rest loaded), identity links,
+   the loader's dead letters, and the batch's row in ``ops.event_load_batches`` (events = loaded + duplicates +
+   dead_lettered);
 4. Parquet files of exactly the rows inserted, ``lake/raw/events/event_date=.../event_name=.../batch-<id>-N.parquet``
    (late events land in their own event-time partition); the batch row is then marked ``lake_written``
    (a batch committed but never marked is re-exported from the warehouse on the next run);
@@ -21,7 +23,6 @@ One micro-batch, in this order (each step idempotent, so a kill anywhere then a 
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,10 +36,11 @@ import redis
 from redis.exceptions import ResponseError
 
 from onramp import db
-from onramp.collector.config import LoaderConfig
-from onramp.collector.ingest import ROW_FORMAT
-from onramp.stream import records
+from onramp.stream import poison, records
+from onramp.stream.config import LoaderConfig, default_consumer
+from onramp.stream.entries import decode_entries
 from onramp.stream.keys import LOADER_GROUP, StreamKeys
+from onramp.stream.warehouse import PreparedBatch, Warehouse
 
 log = logging.getLogger("onramp.stream")
 READ_COUNT = 500
@@ -47,39 +49,21 @@ GATE_COLUMNS = ("message_id", "type", "event_name", "event_at", "event_date", "r
                 "schema_version", "user_id", "anonymous_id")
 
 
-class StreamFormatError(RuntimeError):
-    """A stream entry was written in a row format this loader does not know."""
-
-
-def default_consumer() -> str:
-    """Stable per host, so a restarted loader finds its own pending entries at once."""
-    from onramp.settings import get_settings
-
-    return get_settings().stream_consumer or f"loader-{socket.gethostname()}"
-
-
 def lake_events_dir(lake_dir: Path) -> Path:
     return Path(lake_dir) / "raw" / "events"
 
 
 @dataclass
 class BatchReport:
+    """What became of one batch's events: events = loaded + duplicates + dead_lettered."""
+
     batch_id: str
     entries: int
     events: int
     loaded: int
     duplicates: int
     files: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PreparedBatch:
-    batch_id: str
-    ids: list[bytes]  # stream entry ids, acknowledged once published
-    first: str
-    last: str
-    events: int  # events in the entries, repeats included
-    table: pa.Table | None  # distinct events, gated; None when the entries held none
+    dead_lettered: int = 0  # events the loader dead-lettered (undecodable, or refused by the warehouse)
 
 
 @dataclass
@@ -89,6 +73,7 @@ class DrainReport:
     events: int = 0
     loaded: int = 0
     duplicates: int = 0
+    dead_lettered: int = 0
     recovered_batches: int = 0
     seconds: float = 0.0
 
@@ -98,6 +83,7 @@ class DrainReport:
         self.events += batch.events
         self.loaded += batch.loaded
         self.duplicates += batch.duplicates
+        self.dead_lettered += batch.dead_lettered
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -149,6 +135,7 @@ class EventLoader:
         self.redis = db.redis_client(redis_url, "stream-loader")
         self.keys = StreamKeys(prefix)
         self.warehouse_url = warehouse_url
+        self.warehouse = Warehouse(warehouse_url, self.keys.events)
         self.lake_dir = Path(lake_dir)
         self.consumer = consumer or default_consumer()
         self.config = config or LoaderConfig.from_settings()
@@ -159,31 +146,9 @@ class EventLoader:
         self._pending_cursor = "0"
         self._claim_cursor = "0-0"
         self._events_per_entry = 100.0  # what SDKs send per request; learned as entries are read
-        self._conn = None
-        self._sql = {name: db.sql("events", name) for name in ("lock_events", "existing_events",
-                                                  "upsert_identity_map", "record_batch", "mark_lake_written",
-                                                  "lake_pending_batches", "export_batch")}
-        self._pg = None  # psycopg connection of the publishing thread
-
-    # ------------------------------------------------------------------ connections
-
-    def _warehouse(self):
-        if self._conn is None:
-            self._conn = db.connect_arrow(self.warehouse_url, "stream-loader")
-        return self._conn
-
-    def _publisher(self):
-        if self._pg is None or self._pg.closed:
-            self._pg = db.connect(self.warehouse_url, "stream-loader")
-        return self._pg
 
     def close(self) -> None:
-        self.close_warehouse()
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        self.warehouse.close()
         self.redis.close()
 
     # ------------------------------------------------------------------ reading
@@ -198,7 +163,7 @@ class EventLoader:
         return max(1, min(READ_COUNT, round(events_wanted / max(self._events_per_entry, 1.0))))
 
     def _observe(self, entries: list[tuple[bytes, dict]]) -> int:
-        events = sum(int(f.get(b"n", 1)) for _, f in entries if f)
+        events = sum(poison.declared_events(f) for _, f in entries if f)
         if entries:
             self._events_per_entry = 0.7 * self._events_per_entry + 0.3 * (events / len(entries))
         return events
@@ -256,48 +221,28 @@ class EventLoader:
         # The decoded rows are millions of small objects that die within this block: the cyclic GC stays off
         # until they are freed (left on, its next pass would walk every one of them: ~0.1 s a batch).
         with records.no_gc():
-            rows, stream_ids, total = self._decode(entries)
-            table = records.to_table(rows, stream_ids, batch_id) if rows else None
-            del rows, stream_ids
+            decoded = decode_entries(entries)
+            table = records.to_table(decoded.rows, decoded.stream_ids, batch_id) if decoded.rows else None
+            decoded.rows = decoded.stream_ids = None
+        for dead in decoded.dead:
+            log.warning("dead-lettering %s (stream entry %s): %s", dead.message_id, dead.stream_id, dead.reason.message)
         if table is not None and self.gate:
             self._gate(table, batch_id)
-        return PreparedBatch(batch_id, ids, first, last, total, table)
-
-    @staticmethod
-    def _decode(entries: list[tuple[bytes, dict]]) -> tuple[list[tuple], list[str], int]:
-        """(distinct rows, the stream entry id of each, events read including repeats)."""
-        rows, stream_ids, seen, total = [], [], set(), 0
-        for eid, fields in entries:
-            blob = fields.get(b"e") if fields else None
-            if blob is None:
-                continue  # an entry trimmed away or not ours: nothing to load
-            if fields.get(b"v", ROW_FORMAT) != ROW_FORMAT:
-                raise StreamFormatError(f"stream entry {eid.decode()} has row format {fields[b'v']!r}; this "
-                                        f"loader reads {ROW_FORMAT!r}: upgrade the loader before the collector")
-            stream_id = eid.decode()
-            for row in records.decode_rows(blob):
-                total += 1
-                message_id = row[0]
-                if message_id in seen:
-                    continue
-                seen.add(message_id)
-                rows.append(row)
-                stream_ids.append(stream_id)
-        return rows, stream_ids, total
+        return PreparedBatch(batch_id, ids, first, last, decoded.events, table, decoded.dead)
 
     def publish(self, batch: PreparedBatch) -> BatchReport:
         """Steps 3-5: warehouse transaction, lake files of the rows inserted, XACK."""
         report = BatchReport(batch.batch_id, len(batch.ids), batch.events, 0, 0)
-        table = batch.table
-        if table is not None:
-            inserted = self._publish(table, batch.batch_id, batch.first, batch.last, len(batch.ids), batch.events)
-            report.loaded = len(inserted)
+        if batch.table is not None or batch.dead:
+            published = self.warehouse.publish(batch)
+            report.loaded, report.dead_lettered = len(published.inserted), published.dead_lettered
             if report.loaded:
+                table = published.table
                 fresh = table if report.loaded == table.num_rows else table.filter(
-                    pc.is_in(table["message_id"], value_set=inserted))
+                    pc.is_in(table["message_id"], value_set=published.inserted))
                 report.files = self._write_lake(fresh, batch.batch_id)
-            self._mark_lake_written(batch.batch_id, report.files)
-        report.duplicates = batch.events - report.loaded
+            self.warehouse.mark_lake_written(batch.batch_id, report.files)
+        report.duplicates = batch.events - report.loaded - report.dead_lettered
         self._ack(batch.ids)
         return report
 
@@ -307,67 +252,6 @@ class EventLoader:
         frame = table.select(list(GATE_COLUMNS)).to_pandas()
         gate(frame, GATE_SUITE, batch_id, warehouse_url=self.warehouse_url, lake_dir=self.lake_dir,
              stage=self.gate_stage, directory=self.suite_dir)
-
-    def _publish(self, table: pa.Table, batch_id: str, first: str, last: str, entries: int, events: int) -> pa.Array:
-        """One transaction: lock, COPY the batch, link identities, record; returns the messageIds inserted.
-
-        Binary COPY straight into ``raw.events`` skips a temp table of the whole batch and ``INSERT ... ON
-        CONFLICT``'s speculative insertion (measured here: ~1.2 s instead of ~1.6 s per 50k events). The common
-        batch holds only new messageIds, so the COPY is tried first; when the primary key refuses one (a
-        redelivery, a repeat across batches) the transaction is rolled back and redone: lock, look up which
-        messageIds are loaded already, COPY the rest. The lock makes "not loaded yet" hold until commit, so
-        each event is still inserted exactly once.
-        """
-        import adbc_driver_manager
-
-        conn = self._warehouse()
-        try:
-            try:
-                fresh = self._insert(conn, table, batch_id, first, last, entries, events, look_up=False)
-            except adbc_driver_manager.IntegrityError:
-                conn.rollback()
-                fresh = self._insert(conn, table, batch_id, first, last, entries, events, look_up=True)
-            conn.commit()
-        except Exception:
-            try:
-                conn.rollback()
-            except Exception:  # a broken connection cannot roll back; closing it does
-                pass
-            finally:
-                self.close_warehouse()
-            raise
-        inserted = fresh["message_id"]
-        return inserted.combine_chunks() if isinstance(inserted, pa.ChunkedArray) else inserted
-
-    def _insert(self, conn, table: pa.Table, batch_id: str, first: str, last: str, entries: int, events: int,
-                *, look_up: bool) -> pa.Table:
-        with conn.cursor() as cur:
-            cur.execute(self._sql["lock_events"])
-            fresh = table
-            if look_up:
-                cur.execute("drop table if exists event_ids")
-                cur.adbc_ingest("event_ids", table.select(["message_id"]), mode="create", temporary=True)
-                cur.execute(self._sql["existing_events"])
-                existing = cur.fetch_arrow_table()["message_id"]
-                cur.execute("drop table event_ids")
-                if len(existing):
-                    fresh = table.filter(pc.invert(pc.is_in(table["message_id"], value_set=existing)))
-            if fresh.num_rows:
-                cur.adbc_ingest("events", records.for_copy(fresh), mode="append", db_schema_name="raw")
-                cur.execute(self._sql["upsert_identity_map"], (batch_id,))
-            cur.execute(self._sql["record_batch"], (batch_id, self.keys.events, first, last, entries, events,
-                                                    fresh.num_rows, events - fresh.num_rows))
-        return fresh
-
-    def close_warehouse(self) -> None:
-        for name in ("_conn", "_pg"):
-            conn = getattr(self, name)
-            if conn is not None:
-                try:
-                    conn.close()
-                except Exception:  # a broken connection may fail to close; it is dropped either way
-                    pass
-                setattr(self, name, None)
 
     def _write_lake(self, table: pa.Table, batch_id: str) -> list[str]:
         """Parquet partitioned by event date and name; same names on a re-run, so it overwrites."""
@@ -384,29 +268,13 @@ class EventLoader:
         )
         return written
 
-    def _mark_lake_written(self, batch_id: str, files: list[str]) -> None:
-        from psycopg.types.json import Jsonb
-
-        conn = self._publisher()
-        try:
-            conn.execute(self._sql["mark_lake_written"], {"batch_id": batch_id, "files": Jsonb(files)})
-            conn.commit()
-        except Exception:
-            self.close_warehouse()
-            raise
-
     def recover_lake(self) -> int:
         """Re-export batches committed to the warehouse whose lake files were never confirmed."""
-        with db.connect(self.warehouse_url, "stream-loader") as conn:
-            pending = [row[0] for row in conn.execute(self._sql["lake_pending_batches"])]
+        pending = self.warehouse.lake_pending()
         for batch_id in pending:
-            conn = self._warehouse()
-            with conn.cursor() as cur:
-                cur.execute(self._sql["export_batch"], (batch_id,))
-                table = cur.fetch_arrow_table()
-            conn.commit()
-            files = self._write_lake(table.cast(records.SCHEMA), batch_id) if table.num_rows else []
-            self._mark_lake_written(batch_id, files)
+            table = self.warehouse.export(batch_id)
+            files = self._write_lake(table, batch_id) if table.num_rows else []
+            self.warehouse.mark_lake_written(batch_id, files)
             log.info("re-exported batch %s to the lake (%d rows)", batch_id, table.num_rows)
         return len(pending)
 
@@ -435,8 +303,9 @@ class EventLoader:
             if in_flight is not None:
                 batch, in_flight = in_flight.result(), None
                 report.add(batch)
-                log.info("batch %s: %d entries, %d events, %d loaded, %d duplicates", batch.batch_id,
-                         batch.entries, batch.events, batch.loaded, batch.duplicates)
+                log.info("batch %s: %d entries, %d events, %d loaded, %d duplicates, %d dead-lettered",
+                         batch.batch_id, batch.entries, batch.events, batch.loaded, batch.duplicates,
+                         batch.dead_lettered)
 
         try:
             while True:

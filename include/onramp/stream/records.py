@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
+from typing import Annotated
 
 import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from onramp.collector.enrichment import FIELDS as ENRICHMENT_FIELDS
-from onramp.collector.ingest import COL, ROW_FIELDS
+from onramp.events.row import COL, ENRICHMENT_FIELDS, JSON_FIELDS, ROW_FIELDS
 
 TS = pa.timestamp("us", tz="UTC")
 STRING_COLUMNS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "group_id",
                   "previous_id")
 TIME_COLUMNS = (("event_at", "ts_us"), ("original_at", "original_ts_us"), ("sent_at", "sent_at_us"),
                 ("received_at", "received_at_us"))
-JSON_COLUMNS = ("properties", "traits", "context")
+JSON_COLUMNS = JSON_FIELDS
 TAIL_COLUMNS = ("source", "schema_version")
 
 SCHEMA = pa.schema(
@@ -33,11 +33,17 @@ SCHEMA = pa.schema(
 )
 
 
-_FIELD_TYPES = {"ts_us": int, "received_at_us": int, "original_ts_us": int | None, "sent_at_us": int | None,
+# Times are epoch microseconds within years 1-9999: what the collector can write (Python's datetime range), and
+# what PostgreSQL and the Arrow drivers take (a time far outside it fails the COPY, or the driver, not the row).
+_US = msgspec.Meta(ge=-62_135_596_800_000_000, le=253_402_300_799_999_999)
+_TIME = Annotated[int, _US]
+_FIELD_TYPES = {"ts_us": _TIME, "received_at_us": _TIME, "original_ts_us": _TIME | None, "sent_at_us": _TIME | None,
                 "is_planned": bool, "message_id": str, "type": str, "event_name": str, "source": str,
                 "schema_version": str, **dict.fromkeys(JSON_COLUMNS, msgspec.Raw)}
 ROW_TYPE = tuple[tuple(_FIELD_TYPES.get(name, str | None) for name in ROW_FIELDS)]
 _decoder = msgspec.json.Decoder(list[ROW_TYPE])
+_row_decoder = msgspec.json.Decoder(ROW_TYPE)
+_items_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 class RowFormatError(ValueError):
@@ -48,8 +54,37 @@ def decode_rows(blob: bytes) -> list[tuple]:
     """The rows of one stream entry; properties/traits/context stay raw JSON (never parsed, never re-dumped)."""
     try:
         return _decoder.decode(blob)
-    except msgspec.ValidationError as exc:
+    except msgspec.DecodeError as exc:  # ValidationError (a row of another layout) is a DecodeError too
         raise RowFormatError(f"stream rows do not match the loader's layout: {exc}") from None
+
+
+def decode_rows_one_by_one(blob: bytes) -> tuple[list[tuple], list[tuple[int, bytes, str]]]:
+    """(the rows that decode, then ``(index, raw JSON, problem)`` of each that does not), for an entry that
+    :func:`decode_rows` refused: one bad row must not cost its neighbours. Raises :class:`RowFormatError` when
+    the entry is not a JSON array at all."""
+    try:
+        items = _items_decoder.decode(blob)
+    except msgspec.DecodeError as exc:
+        raise RowFormatError(f"the entry is not a JSON array of rows: {exc}") from None
+    rows, bad = [], []
+    for index, item in enumerate(items):
+        try:
+            rows.append(_row_decoder.decode(item))
+        except msgspec.DecodeError as exc:
+            bad.append((index, bytes(item), f"row {index} does not match the loader's layout: {exc}"))
+    return rows, bad
+
+
+def row_at(table: pa.Table, index: int) -> dict:
+    """Row ``index`` of a :data:`SCHEMA` table as a stream row, by field name (times as epoch microseconds)."""
+    row = {}
+    for name in ROW_FIELDS:
+        value = table[_TIME_FIELDS.get(name, name)][index]
+        row[name] = value.cast(pa.int64()).as_py() if name in _TIME_FIELDS else value.as_py()
+    return row
+
+
+_TIME_FIELDS = {key: name for name, key in TIME_COLUMNS}  # stream field -> column
 
 
 @contextmanager
@@ -65,7 +100,7 @@ def no_gc():
 
 
 def to_table(rows: list, stream_ids: list[str], batch_id: str) -> pa.Table:
-    """Arrow table of stream rows (``ingest.ROW_FIELDS`` order, as lists or decoded tuples) in :data:`SCHEMA` order."""
+    """Arrow table of stream rows (``ROW_FIELDS`` order, as lists or decoded tuples) in :data:`SCHEMA` order."""
     with no_gc():
         return _to_table(rows, stream_ids, batch_id)
 

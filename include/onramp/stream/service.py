@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onramp import db
-from onramp.collector.config import LoaderConfig
 from onramp.settings import Settings, get_settings
+from onramp.stream.config import LoaderConfig, default_consumer
 from onramp.stream.dead_letters import ReplayFilters, ReplayReport, drain_dead_letters, replay
-from onramp.stream.loader import DrainReport, EventLoader, default_consumer
+from onramp.stream.loader import DrainReport, EventLoader
 
 
 def move_dead_letters(consumer: str | None = None, settings: Settings | None = None) -> int:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from onramp.collector.config import CollectorConfig, LoaderConfig
+from onramp.collector.config import CollectorConfig
 from onramp.migrations import migrate
+from onramp.stream.config import LoaderConfig
 
 WRITE_KEY = "test-write-key"
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}

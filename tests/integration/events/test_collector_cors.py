@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from onramp.collector.config import CollectorConfig
+from onramp.events.row import TYPE
 
 from .conftest import AUTH, WRITE_KEY, track
 from .test_collector_http import _metric
@@ -102,7 +103,7 @@ def test_analytics_js_short_paths_are_the_segment_calls(browser_client, settings
     client = redis.Redis.from_url(settings.redis_url)
     rows = [row for _, fields in client.xrange(f"{redis_prefix}events") for row in orjson.loads(fields[b"e"])]
     client.close()
-    assert [row[1] for row in rows] == ["track", "identify", "page", "screen", "group", "alias", "track", "track"]
+    assert [row[TYPE] for row in rows] == ["track", "identify", "page", "screen", "group", "alias", "track", "track"]
 
 
 def test_sdk_metrics_are_counted_and_never_stored(browser_client, settings, redis_prefix):

@@ -41,6 +41,10 @@ BAD_REQUESTS = [
     ("bad gzip", {"content": b"not gzip at all", "headers": {**AUTH, "Content-Encoding": "gzip"}}, 400, "bad_gzip"),
     ("truncated gzip", {"content": gzip.compress(orjson.dumps({"batch": [track()]}))[:-12],
                         "headers": {**AUTH, "Content-Encoding": "gzip"}}, 400, "bad_gzip"),
+    ("gzip then junk", {"content": gzip.compress(orjson.dumps({"batch": [track()]})) + b"junk!",
+                        "headers": {**AUTH, "Content-Encoding": "gzip"}}, 400, "bad_gzip"),
+    ("two gzip members", {"content": gzip.compress(orjson.dumps({"batch": [track()]})) * 2,
+                          "headers": {**AUTH, "Content-Encoding": "gzip"}}, 400, "bad_gzip"),
     ("unsupported encoding", {"content": b"{}", "headers": {**AUTH, "Content-Encoding": "br"}}, 415, "unsupported_encoding"),
     ("oversize request", {"content": b'{"batch": []' + b" " * 600_000 + b"}", "headers": AUTH}, 413, "request_too_large"),
     ("oversize after gunzip", {"content": gzip.compress(b'{"batch": []' + b" " * 600_000 + b"}"),
@@ -94,6 +98,51 @@ def test_a_single_invalid_event_is_a_400_but_still_dead_lettered(client, setting
     assert body["errors"][0]["reasons"][0]["path"] == "$.properties.feature"
     assert redis.Redis.from_url(settings.redis_url).xlen(f"{redis_prefix}events:dead") == 1
     assert _metric(client, "onramp_collector_dead_letters_total", reason="schema.pattern") - before == 1
+
+
+def test_bytes_after_the_gzip_stream_are_refused_and_counted(client):
+    body = gzip.compress(orjson.dumps({"batch": [track()]}))
+    response = client.post("/v1/batch", content=body + b"trailing", headers={**AUTH, "Content-Encoding": "gzip"})
+    assert response.status_code == 400 and response.json()["code"] == "bad_gzip"
+    assert response.json()["message"].startswith("8 bytes follow the gzip stream")
+
+
+def _nested(levels: int, leaf="x"):
+    value = leaf
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_message_too_deep_to_store_is_dead_lettered_and_the_rest_of_its_batch_is_kept(
+        client, make_loader, warehouse, settings, redis_prefix):
+    """orjson reads 1,024 levels but writes 254: such a message used to fail the whole request with a 503."""
+    from onramp.stream.dead_letters import drain_dead_letters
+
+    deep = track(properties={"signup_source": "organic", "method": "email", "deep": _nested(300)}, messageId="deep-1")
+    response = client.post("/v1/batch", json={"batch": [track(messageId="ok-1"), deep]}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["accepted"], body["dead_lettered"]) == (1, 1)
+    assert [r["code"] for r in body["errors"][0]["reasons"]] == ["payload.too_deep"]
+    # alone, it is a 400 (nothing was accepted), never a 5xx; a deep NUL (the text is rewritten, not walked) too
+    alone = client.post("/v1/track", json=track(properties={"deep": _nested(1000, "a\u0000")}, messageId="deep-2"),
+                        headers=AUTH)
+    assert alone.status_code == 400 and alone.json()["code"] == "invalid_events", alone.text
+    assert _metric(client, "onramp_collector_dead_letters_total", reason="payload.too_deep") >= 2
+
+    assert drain_dead_letters(redis.Redis.from_url(settings.redis_url), redis_prefix, warehouse, "t") == 2
+    assert make_loader().drain().loaded == 1
+    import psycopg
+
+    with psycopg.connect(warehouse) as conn:
+        assert [r[0] for r in conn.execute("select message_id from raw.events")] == ["ok-1"]
+        rows = dict(conn.execute("select message_id, payload from ops.dead_letters").fetchall())
+    assert set(rows) == {"deep-1", "deep-2"}
+    stored, depth = rows["deep-1"]["properties"]["deep"], 0
+    while isinstance(stored, dict):
+        stored, depth = stored["a"], depth + 1
+    assert stored == "<cut: nested too deep>" and depth < 40  # kept cut, with a marker where it was cut
 
 
 def test_unknown_paths_and_methods(client):

@@ -12,8 +12,9 @@ import pytest
 import redis
 
 from onramp.collector.enrichment import Enricher
-from onramp.collector.ingest import COL, ROW_FORMAT, RequestContext, process
+from onramp.collector.ingest import RequestContext, process
 from onramp.collector.plan import TrackingPlan
+from onramp.events.row import TYPE, events_entry
 from onramp.quality import EXPECTATIONS_DIR, GateFailed
 from onramp.stream.keys import StreamKeys
 from onramp.stream.loader import lake_events_dir
@@ -39,9 +40,9 @@ def test_failed_gate_blocks_quarantines_and_replays_after_the_fix(make_loader, w
                                                                    tmp_path):
     # a row the collector would never write (type outside the Segment calls) slips into the stream
     out = process([track(), track()], None, RequestContext("web", datetime.now(UTC)), TrackingPlan(), Enricher())
-    out.accepted[1][COL["type"]] = "purchase"
+    out.accepted[1][TYPE] = "purchase"
     client = redis.Redis.from_url(settings.redis_url)
-    client.xadd(StreamKeys(redis_prefix).events, {"v": ROW_FORMAT, "e": orjson.dumps(out.accepted), "n": 2})
+    client.xadd(StreamKeys(redis_prefix).events, events_entry(orjson.dumps(out.accepted), 2))
 
     with pytest.raises(GateFailed, match="quality gate 'raw_events' failed") as caught:
         make_loader().drain()

@@ -24,8 +24,9 @@ import pytest
 import redis
 
 from onramp.collector.enrichment import Enricher
-from onramp.collector.ingest import ROW_FORMAT, RequestContext, process
+from onramp.collector.ingest import RequestContext, process
 from onramp.collector.plan import TrackingPlan
+from onramp.events.row import events_entry
 from onramp.local.services import EmbeddedRedis
 from onramp.stream.keys import StreamKeys
 from onramp.stream.loader import lake_events_dir
@@ -148,7 +149,7 @@ def _fill_stream(redis_url: str, prefix: str, entries: int, per_entry: int) -> s
                           timestamp=f"2026-0{1 + e % 3}-1{i % 10}T10:00:00Z") for i in range(per_entry)]
         ids.update(m["messageId"] for m in messages)
         out = process(messages, None, RequestContext("web", datetime.now(UTC)), plan, enricher)
-        pipe.xadd(StreamKeys(prefix).events, {"v": ROW_FORMAT, "e": orjson.dumps(out.accepted), "n": per_entry})
+        pipe.xadd(StreamKeys(prefix).events, events_entry(orjson.dumps(out.accepted), per_entry))
     pipe.execute()
     return ids
 

@@ -8,15 +8,14 @@ import pytest
 
 from onramp.collector.enrichment import Enricher
 from onramp.collector.ingest import (
-    COL,
     RequestContext,
     RequestRejected,
     event_time_us,
     parse_us,
     process,
-    row_dict,
 )
 from onramp.collector.plan import TrackingPlan
+from onramp.events.row import MESSAGE_ID, row_dict
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -55,7 +54,7 @@ def test_clock_skew_is_corrected_with_sent_at():
 
 def test_message_id_is_generated_when_absent_and_kept_when_given(plan, enricher):
     out = process([track(), track(messageId="m-1")], None, ctx(), plan, enricher)
-    ids = [row[COL["message_id"]] for row in out.accepted]
+    ids = [row[MESSAGE_ID] for row in out.accepted]
     assert ids[1] == "m-1" and len(ids[0]) == 36 and ids[0] != ids[1]
 
 
@@ -114,6 +113,49 @@ def test_whole_request_problems_reject_it(plan, enricher):
 
 
 def test_nul_characters_are_replaced_since_postgres_cannot_store_them():
+    import orjson
+
     from onramp.collector.ingest import replace_nul
 
-    assert replace_nul({"a\x00": ["x\x00", 1, {"k": None}]}) == {"a\ufffd": ["x\ufffd", 1, {"k": None}]}
+    text = orjson.dumps({"a\x00": ["x\x00", 1, {"k": None}], "kept": "\\u0000", "odd": "\\\x00"})
+    assert orjson.loads(replace_nul(text)) == {"a\ufffd": ["x\ufffd", 1, {"k": None}], "kept": "\\u0000",
+                                               "odd": "\\\ufffd"}
+    deep = b'{"a":' * 1000 + b'"\\u0000"' + b"}" * 1000  # orjson reads it; a recursive walk would not
+    assert b"\\u0000" not in replace_nul(deep)
+
+
+def _nested(levels: int, leaf="x"):
+    value = leaf
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_message_too_deep_to_encode_is_dead_lettered_cut_and_the_others_accepted(plan, enricher):
+    import orjson
+
+    from onramp.events.payload import CUT_MARKER
+
+    deep = track(properties={"feature": "reports", "deep": _nested(300)}, messageId="deep")
+    out = process([track(messageId="ok"), deep], None, ctx(), plan, enricher)
+    assert [row[MESSAGE_ID] for row in out.accepted] == ["ok"]
+    assert [d["message_id"] for d in out.dead] == ["deep"]
+    assert [r["code"] for r in out.dead[0]["reasons"]] == ["payload.too_deep"]
+    stored = orjson.loads(out.dead_encoded[0])  # the dead letter itself encodes
+    assert CUT_MARKER in orjson.dumps(stored["payload"]).decode() and stored["payload"]["properties"]["feature"] == "reports"
+    # too deep and breaking the plan: both reasons
+    out = process([track(properties={"feature": "Bad!", "deep": _nested(300)})], None, ctx(), plan, enricher)
+    assert [r["code"] for r in out.dead[0]["reasons"]] == ["schema.pattern", "payload.too_deep"]
+    # the plan's reasons for a too-deep value it refuses (jsonschema_rs cannot hand it back) come from the cut one
+    out = process([track(properties={"deep": _nested(300)})], None, ctx(), plan, enricher)
+    assert [r["code"] for r in out.dead[0]["reasons"]] == ["schema.required", "payload.too_deep"]
+    # deep outside the columns the row keeps (an unknown top-level key): the row encodes, the event is accepted
+    assert len(process([track(extra=_nested(300))], None, ctx(), plan, enricher).accepted) == 1
+
+
+def test_cut_depth_keeps_the_shape_down_to_the_cut():
+    from onramp.events.payload import CUT_MARKER, cut_depth
+
+    assert cut_depth({"a": [1, {"b": 2}]}, 3) == {"a": [1, {"b": 2}]}
+    assert cut_depth({"a": [1, {"b": 2}]}, 2) == {"a": [1, CUT_MARKER]}
+    assert cut_depth("scalar", 0) == "scalar"
