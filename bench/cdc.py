@@ -1,6 +1,7 @@
 """CDC loader speed: initial load, 1 % incremental, no-change run; ratios to raw COPY-out and to dlt's fastest.
 
     .venv/bin/python bench/cdc.py [--rows 2000000] [--skip-dlt] [--keep]
+    .venv/bin/python bench/cdc.py --dag-cycle      (a no-change cycle through Airflow: bench/cdc_dag.py)
 
 Builds a 12-column table (ids, text, country code, plan, booleans, float, timestamps, jsonb) in a
 database of its own on the logical-decoding app server, loads it with the same functions the
@@ -209,12 +210,22 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--skip-dlt", action="store_true", help="do not measure the dlt baseline")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the lake for inspection")
+    parser.add_argument("--dag-cycle", action="store_true",
+                        help="instead: the fixed cost of a no-change cdc_app_db run through Airflow against a DAG of "
+                             "the same shape doing nothing (bench/cdc_dag.py)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     for hidden in ("--config", "--source-url", "--warehouse-url", "--lake"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.dag_cycle:
+        sys.argv = [sys.argv[0]]
+        sys.path.insert(0, str(REPO / "bench"))
+        import cdc_dag
+
+        cdc_dag.main()
         return
 
     settings = get_settings()

@@ -30,10 +30,11 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from onramp.migrations import MigrationError
     from onramp.quality import GateFailed, SuiteError
     from onramp.settings import SettingsError
+    from onramp.stream.entries import StreamFormatError
 
     return (SettingsError, DatabaseUnavailable, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError, CdcError,
             GateFailed, SuiteError, SinkError, PlanError, ServiceStartError, PortInUse, WorkerFailed,
-            WebExampleError)
+            WebExampleError, StreamFormatError)
 
 
 def _unreachable(exc: BaseException) -> str | None:

@@ -17,6 +17,10 @@ _ROWS = ENTRY_ROWS.encode()
 _FORMAT = ENTRY_FORMAT.encode()
 
 
+class StreamFormatError(RuntimeError):
+    """An entry written in a row format newer than this loader's: it blocks until the loader is upgraded."""
+
+
 @dataclass
 class Decoded:
     rows: list[tuple] = field(default_factory=list)  # distinct by messageId, first seen kept
@@ -53,6 +57,13 @@ def entry_rows(stream_id: str, fields: dict, dead: list[poison.LoaderDeadLetter]
         return []
     version = fields.get(_FORMAT, ROW_FORMAT)
     if version != ROW_FORMAT:
+        if version.isdigit() and int(version) > int(ROW_FORMAT):
+            # not poison: a collector newer than this loader. Dead-lettered, its events could not be replayed;
+            # waiting in the stream, they load once the loader is upgraded.
+            raise StreamFormatError(
+                f"stream entry {stream_id} has row format {version.decode()!r}, newer than this loader's "
+                f"{ROW_FORMAT.decode()!r}: upgrade the loader (deploy it before the collector); the entries wait in "
+                "the stream, nothing is lost")
         dead.append(poison.unknown_format(STREAM, stream_id, fields, version))
         return []
     try:

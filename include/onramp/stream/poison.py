@@ -90,8 +90,8 @@ def undecodable_entry(stream: str, stream_id: str, fields: dict, problem: str) -
 
 def unknown_format(stream: str, stream_id: str, fields: dict, version: bytes) -> LoaderDeadLetter:
     return undecodable_entry(stream, stream_id, fields,
-                             f"the entry has row format {raw(version)!r}; this loader reads {ROW_FORMAT.decode()!r} "
-                             "(deploy the loader before the collector that writes a new format)")
+                             f"the entry has row format {raw(version)!r}, which no Onramp collector writes; this loader "
+                             f"reads {ROW_FORMAT.decode()!r}")
 
 
 def undecodable_row(stream: str, stream_id: str, index: int, row_json: bytes, problem: str) -> LoaderDeadLetter:

@@ -56,7 +56,7 @@ def test_undecodable_entries_and_rows_are_dead_lettered_and_the_stream_moves_on(
     ids = {}
     ids["first"] = client.xadd(stream, events_entry(orjson.dumps(rows_for("a1", "a2")), 2)).decode()
     ids["bad_json"] = client.xadd(stream, {"v": b"1", "e": b'[["not", json', "n": 3}).decode()
-    ids["format_2"] = client.xadd(stream, {"v": b"2", "e": orjson.dumps(rows_for("f1", "f2")), "n": 2}).decode()
+    ids["format_2"] = client.xadd(stream, {"v": b"x2", "e": orjson.dumps(rows_for("f1", "f2")), "n": 2}).decode()
     ids["no_rows"] = client.xadd(stream, {"x": b"\xff\x00junk"}).decode()
     mixed = rows_for("m1", "m2", "m3")
     mixed[1] = mixed[1][:5]  # a row of another layout, between two good ones
@@ -82,7 +82,7 @@ def test_undecodable_entries_and_rows_are_dead_lettered_and_the_stream_moves_on(
     assert bad_json[1] == 3 and bad_json[3]["fields"] == {"v": "1", "e": '[["not", json', "n": "3"}  # raw content
     assert "not a JSON array" in bad_json[4] and bad_json[5] == "unknown"
     format_2 = letters[f"stream:events:{ids['format_2']}"]
-    assert format_2[1] == 2 and "row format '2'" in format_2[4]
+    assert format_2[1] == 2 and "row format 'x2'" in format_2[4]
     assert orjson.loads(format_2[3]["fields"]["e"])[0][0] == "f1"  # the rows are kept, to be re-sent after a fix
     no_rows = letters[f"stream:events:{ids['no_rows']}"][3]["fields"]
     assert base64.b64decode(no_rows["x"]["base64"]) == b"\xff\x00junk"  # bytes that are not text, losslessly
@@ -150,3 +150,17 @@ def test_an_unreadable_dead_letter_entry_is_kept_raw_and_the_drain_moves_on(ware
     codes = sorted(r[0][0] for r in _rows(warehouse, "select reason_codes from ops.dead_letters"))
     assert codes == ["schema.pattern", "stream.undecodable"]
     assert r.xpending(dead, "dead_letters")["pending"] == 0
+
+
+def test_a_newer_row_format_waits_for_the_loader_upgrade_instead_of_being_dead_lettered(make_loader, warehouse,
+                                                                                       settings, redis_prefix, rows_for):
+    """Not poison: a collector deployed before its loader. Its events stay pending, to load after the upgrade."""
+    from onramp.stream.entries import StreamFormatError
+
+    client = redis.Redis.from_url(settings.redis_url)
+    stream = StreamKeys(redis_prefix).events
+    client.xadd(stream, {"v": b"2", "e": orjson.dumps(rows_for("n1")), "n": 1})
+    with pytest.raises(StreamFormatError, match="newer than this loader's '1': upgrade the loader"):
+        make_loader().drain()
+    assert client.xpending(stream, LOADER_GROUP)["pending"] == 1
+    assert _rows(warehouse, "select count(*) from ops.dead_letters") == [(0,)]
