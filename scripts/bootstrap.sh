@@ -64,4 +64,16 @@ if [ -f $web/package-lock.json ] && [ "$(cat "$web_stamp" 2>/dev/null)" != "$(sh
     say "note: no npm; the example page (examples/web) needs Node.js and npm for its browser SDKs"
   fi
 fi
+# The dbt manifest warehouse_marts is rendered from (Cosmos loads it; parsing the DAG never runs dbt).
+# Rebuilt whenever a file of the dbt project changed since the last parse.
+dbt_stamp=sql/dbt/target/.onramp-parse.sha256
+if [ -f sql/dbt/dbt_project.yml ]; then
+  dbt_want=$(find sql/dbt \( -path sql/dbt/target -o -path sql/dbt/logs \) -prune -o -type f -print | LC_ALL=C sort \
+             | xargs cat | sha256sum | cut -d' ' -f1)
+  if [ ! -f sql/dbt/target/manifest.json ] || [ "$(cat "$dbt_stamp" 2>/dev/null)" != "$dbt_want" ]; then
+    say "parsing the dbt project (sql/dbt) into its manifest"
+    .venv/bin/python -m onramp.marts.manifest >/dev/null || die "dbt parse failed: run .venv/bin/python -m onramp.marts.manifest to see why"
+    echo "$dbt_want" > "$dbt_stamp"
+  fi
+fi
 say "ready: .venv ($(.venv/bin/python --version))"

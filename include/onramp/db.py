@@ -68,6 +68,17 @@ def session_options(statement_timeout_s: float | None = None) -> str:
     return " ".join(f"-c {k}={v}" for k, v in {**SESSION, "statement_timeout": int(timeout * 1000)}.items())
 
 
+def sqlalchemy_url(url: str, component: str, *, statement_timeout_s: float | None = None) -> str:
+    """A SQLAlchemy URL (psycopg2 driver) with Onramp's session settings, for libraries that take one (GX)."""
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = urlencode({"application_name": f"onramp-{component}"[:63], "connect_timeout": CONNECT_TIMEOUT_S,
+                       "options": session_options(statement_timeout_s)})
+    query = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit(("postgresql+psycopg2", parts.netloc, parts.path, query, ""))
+
+
 def connect(url: str, component: str, *, autocommit: bool = False, statement_timeout_s: float | None = None,
             connect_timeout_s: int = CONNECT_TIMEOUT_S, **kwargs) -> psycopg.Connection:
     """A psycopg connection for row work (``kwargs``: psycopg's, e.g. ``row_factory``)."""

@@ -82,7 +82,7 @@ def load_suite_spec(suite: str, directory: Path | None = None) -> dict:
 
 
 @cache
-def _context():
+def gx_context():
     gx = _quiet_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.execution_engine import pandas_execution_engine
@@ -95,7 +95,7 @@ def _context():
     return context
 
 
-def _build_suite(spec: dict, name: str):
+def build_suite(spec: dict, name: str):
     gx = _quiet_gx()
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
@@ -106,7 +106,7 @@ def _build_suite(spec: dict, name: str):
         raise SuiteError(f"suite {name!r}: {exc}") from None
 
 
-def _describe(result) -> str:
+def describe(result) -> str:
     config = result.expectation_config
     kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
     column = kwargs.pop("column", None)
@@ -124,9 +124,9 @@ def _describe(result) -> str:
 def validate(data: pd.DataFrame, suite: str, batch_id: str, directory: Path | None = None) -> GateResult:
     """Validate ``data`` against the suite; never raises for a failing batch (see :func:`gate`)."""
     spec = load_suite_spec(suite, directory)
-    context = _context()
+    context = gx_context()
     name = f"{suite}:{batch_id}"
-    gx_suite = _build_suite(spec, name)
+    gx_suite = build_suite(spec, name)
     source_name = f"onramp_{suite}"
     try:
         source = context.data_sources.get(source_name)
@@ -142,7 +142,7 @@ def validate(data: pd.DataFrame, suite: str, batch_id: str, directory: Path | No
         definition = asset.add_batch_definition_whole_dataframe("whole")
     batch = definition.get_batch(batch_parameters={"dataframe": data})
     outcome = batch.validate(gx_suite)
-    failures = [_describe(r) for r in outcome.results if not r.success]
+    failures = [describe(r) for r in outcome.results if not r.success]
     details = [
         {"expectation": r.expectation_config.type, "kwargs": {k: str(v) for k, v in r.expectation_config.kwargs.items()},
          "success": bool(r.success), "unexpected_count": (r.result or {}).get("unexpected_count")}

@@ -183,9 +183,9 @@ def checksum(url: str, qualified: str, columns: list[str], key: list[str]) -> tu
 @pytest.fixture(scope="session")
 def warm_gx() -> None:
     """Import GX once (it takes seconds), so forked children and later gates do not pay for it again."""
-    from onramp.quality import _context
+    from onramp.quality import gx_context
 
-    _context()
+    gx_context()
 
 
 @pytest.fixture
