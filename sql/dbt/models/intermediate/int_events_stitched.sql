@@ -1,8 +1,10 @@
 -- Grain: one row per event (message_id), with the person it belongs to after identity stitching:
 -- the userId the event carries, else the user its anonymous id is linked to, else the anonymous id.
 -- linked_user_id and linked_at let a point-in-time model stitch as of an earlier date
--- (int_events_sessionized_as_of): the earliest link wins, so an anonymous id was linked by the end
+-- (int_events_stitched_as_of): the earliest link wins, so an anonymous id was linked by the end
 -- of day D exactly when linked_at is before it.
+{{ config(materialized='ephemeral') }}
+
 with
 
 events as (

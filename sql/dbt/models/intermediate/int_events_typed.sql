@@ -1,5 +1,7 @@
 -- Grain: one row per event (message_id). The planned properties of the tracking plan as typed columns;
 -- a property an older event lacks (or sends with another JSON type) is null.
+{{ config(materialized='ephemeral') }}
+
 with
 
 events as (

@@ -1,6 +1,7 @@
--- Grain: one row per event (message_id) that happened before the end of var('as_of_date') (UTC), stitched
--- and sessionized with only what was known by then: an identity link counts when its first call came
--- before the end of the day. user_features reads it; ephemeral because it depends on the build's as_of_date.
+-- Grain: one row per event (message_id) that happened before the end of var('as_of_date') (UTC), stitched with
+-- only what was known by then: an identity link counts when its first call came before the end of the day
+-- (the earliest link wins, so that is exactly when linked_at is before it). user_features reads it;
+-- ephemeral because it depends on the build's as_of_date.
 {{ config(materialized='ephemeral') }}
 
 with
@@ -31,8 +32,6 @@ events_by_end_of_day as (
 
     where event_at < {{ as_of_end() }}
 
-),
+)
 
-{{ sessionize('events_by_end_of_day', 'sessionized') }}
-
-select * from sessionized
+select * from events_by_end_of_day
