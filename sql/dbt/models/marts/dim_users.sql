@@ -1,5 +1,6 @@
 -- Grain: one row per application user (user_id), the person events are stitched to.
--- Attributes are the app's current state; no clear-text PII (staging never selects it).
+-- Attributes are the app's current state; activity (events, sessions) comes from fct_onboarding_events.
+-- No clear-text PII (staging never selects it).
 with
 
 users as (
@@ -16,7 +17,7 @@ identities as (
 
 events as (
 
-    select * from {{ ref('int_events_sessionized') }}
+    select * from {{ ref('fct_onboarding_events') }}
 
 ),
 
@@ -37,7 +38,7 @@ anonymous_ids_per_user as (
 activity_per_user as (
 
     select
-        stitched_user_id as user_id,
+        user_id,
         min(event_at) as first_event_at,
         max(event_at) as last_event_at,
         count(*) as event_count,
@@ -45,9 +46,9 @@ activity_per_user as (
 
     from events
 
-    where stitched_user_id is not null
+    where user_id is not null
 
-    group by stitched_user_id
+    group by user_id
 
 ),
 

@@ -21,7 +21,9 @@
 
 with
 
-events as (
+-- not materialized: an incremental run reads it twice, each time filtered (by load batch, by person), and
+-- PostgreSQL would otherwise compute every event once into a temporary result first
+events as not materialized (
 
     select * from {{ ref('int_events_stitched') }}
 
@@ -56,7 +58,9 @@ batches_to_read as (
 
 new_events as (
 
-    select * from events where load_batch_id in (select load_batch_id from batches_to_read)
+    -- = any(array(...)): the batch ids become a filter of the scan of raw.events (its load_batch_id index),
+    -- so properties are read only for the new events
+    select * from events where load_batch_id = any(array(select load_batch_id from batches_to_read))
 
 ),
 
@@ -73,7 +77,9 @@ touched_persons as (
 
 ),
 
-events_in_scope as (
+-- materialized: the touched persons' events are picked before the sort that sessionizes them (inlined, the
+-- planner, misjudging how few persons a run touches, sorts every event first)
+events_in_scope as materialized (
 
     select * from events where person_id in (select person_id from touched_persons)
 
