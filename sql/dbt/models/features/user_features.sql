@@ -22,6 +22,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
+        full_refresh=false,
         unique_key=['as_of_date', 'user_id'],
         pre_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date = '{{ as_of_date() }}'::date{% endif %}",
     )
@@ -61,7 +62,7 @@ subscriptions as (
 
 events as (
 
-    select * from {{ ref('int_events_sessionized_as_of') }}
+    select * from {{ ref('int_events_stitched_as_of') }}
 
 ),
 
@@ -152,26 +153,32 @@ feature_uses as (
 
 ),
 
-sessions as (
+-- Sessions that start in the 28-day window are decided by the events since 30 minutes before it (an earlier
+-- event is too far back to continue one), so only those are sessionized: the same sessions as over all history.
+recent_events as (
 
-    select distinct
+    select
         person_id,
-        session_id,
-        session_started_at,
-        session_ended_at
+        message_id,
+        event_at
 
     from events
 
+    where event_at >= {{ as_of_end() }} - interval '28 days' - interval '{{ var("session_inactivity_minutes") }} minutes'
+
 ),
+
+{{ sessionize('recent_events', 'recent_sessionized') }},
 
 recent_sessions as (
 
     select
         person_id,
-        count(*) as sessions_28d,
-        sum(extract(epoch from session_ended_at - session_started_at)) as time_spent_28d_s
+        count(*) filter (where is_session_start) as sessions_28d,
+        sum(extract(epoch from session_ended_at - session_started_at)) filter (where is_session_start)
+            as time_spent_28d_s
 
-    from sessions
+    from recent_sessionized
 
     where session_started_at >= {{ as_of_end() }} - interval '28 days'
 
