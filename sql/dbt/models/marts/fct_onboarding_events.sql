@@ -3,10 +3,10 @@
 -- Incremental, merged on message_id: a run reads the load batches committed since the newest one already
 -- here (minus var('events_lookback_minutes'), 60: batches commit concurrently, so one committed earlier can
 -- become visible later; re-reading the overlap merges onto the same rows). Every person those events touch
--- (their own, and the person an identify/alias in them links an anonymous id to) is re-sessionized from all
--- their events, and all their rows are merged: so an anonymous id linked since the last run has its old rows
--- re-stitched, and a late event that joins or splits a session updates its neighbours. Events of other persons
--- cannot change, so they are not read again. Rows are never deleted here (erasure is its own job).
+-- (their own; for an identify/alias also whoever the linked anonymous id's rows belonged to) is re-sessionized
+-- from all their events, and all their rows are merged: so an anonymous id linked since the last run has its
+-- old rows re-stitched, and a late event that joins or splits a session updates its neighbours. Events of other
+-- persons cannot change, so they are not read again. Rows are never deleted here (erasure is its own job).
 {{
     config(
         materialized='incremental',
@@ -15,6 +15,7 @@
         indexes=[
             {'columns': ['message_id'], 'unique': true},
             {'columns': ['load_batch_committed_at']},
+            {'columns': ['anonymous_id']},
         ],
     )
 }}
@@ -26,12 +27,6 @@ with
 events as not materialized (
 
     select * from {{ ref('int_events_stitched') }}
-
-),
-
-identities as (
-
-    select * from {{ ref('int_identities_resolved') }}
 
 ),
 
@@ -66,14 +61,18 @@ new_events as (
 
 touched_persons as (
 
+    -- the persons the new events belong to; an identify or alias brings its anonymous id's events along
     select person_id from new_events
 
     union
 
-    select identities.person_id
-    from identities
+    -- the persons an identify or alias takes events from: whoever the linked anonymous id's rows belonged to
+    -- so far (the anonymous id itself, or another user when this link turns out to be the earliest)
+    select stored.person_id
+    from {{ this }} as stored
     inner join new_events
-        on identities.anonymous_id in (new_events.anonymous_id, new_events.previous_id)
+        on stored.anonymous_id in (new_events.anonymous_id, new_events.previous_id)
+    where new_events.event_type in ('identify', 'alias')
 
 ),
 
