@@ -54,7 +54,8 @@ BATCHES: dict[str, tuple[str, list[Event]]] = {
         ("e06", "track", "onboarding_step_completed", None, "101", None, "2026-11-03 10:10",
          {"step_id": 1, "step_key": "verify_email", "step_name": "Verify your email", "sort_order": 1}),
         ("e07", "identify", "identify", None, "101", "anon-a5", "2026-11-04 08:00", {}),
-        ("e08", "page", "page", "Pricing", None, "anon-a5", "2026-11-04 08:01", {"path": "/pricing"}),
+        ("e08", "page", "page", "Pricing", None, "anon-a5", "2026-11-04 08:20", {"path": "/pricing"}),
+        ("e08b", "identify", "identify", None, "101", "anon-a1", "2026-11-04 08:45", {}),  # same session through e08
         ("e09", "track", "feature_used", None, "101", None, "2026-11-05 12:00", {"feature": "dashboards", "usage_count": 1}),
         ("e10", "track", "invite_sent", None, "101", None, "2026-11-05 12:05",
          {"workspace_id": "1", "role": "member", "invitation_id": "1", "invitee_email": "grace@example.com"}),
@@ -133,13 +134,19 @@ def load_batch(conn: psycopg.Connection, batch_id: str, committed_at: str, event
 
 
 def create_staging_tables(url: str) -> None:
-    """``staging.<table>`` as CDC shapes it: the app table's columns, its primary key, the CDC bookkeeping columns."""
+    """``staging.<table>`` as CDC shapes it: the app table's columns (nullable), its primary key, the CDC
+    bookkeeping columns."""
     migrate(url, "app")
     with psycopg.connect(url, autocommit=True) as conn:
         for table in APP_TABLES:
             conn.execute(sql.SQL("create table staging.{t} (like app.{t}, primary key (id),"
                                  " _cdc_lsn pg_lsn, _cdc_xid bigint, _cdc_commit_ts timestamptz)")
                          .format(t=sql.Identifier(table)))
+            columns = conn.execute("select column_name from information_schema.columns where table_schema = 'staging'"
+                                   " and table_name = %s and is_nullable = 'NO' and column_name <> 'id'", (table,))
+            for (column,) in columns.fetchall():
+                conn.execute(sql.SQL("alter table staging.{} alter column {} drop not null")
+                             .format(sql.Identifier(table), sql.Identifier(column)))
         conn.execute("drop schema app cascade; drop schema sim_truth cascade")
 
 

@@ -1,7 +1,8 @@
 -- A small hand-made warehouse for the marts tests (docs/marts.md). The as-of date of the tests is
 -- D = 2026-11-10; timestamps are UTC. Users 101..104; anonymous ids anon-a1..anon-a6:
 --   anon-a1  user 101's browser before signup (identify at signup)
---   anon-a5  one device linked to 101 (11-04) and later to 102 (11-09): the earliest link, 101, wins
+--   anon-a5  one device linked to 101 (11-04) and later to 102 (11-09): the earliest link, 101, wins; its page
+--            view at 08:20 joins 101's events of 08:00 and 08:45 into one session
 --   anon-a2  two page views before 102 signed up; linked only by a late identify the tests add (11-11)
 --   anon-a3  102's signup device; anon-a4 103's; anon-a6 never identified
 -- The events and their load batches are in conftest.py (EVENTS), loaded the way the stream loader loads them.

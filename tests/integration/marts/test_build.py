@@ -96,8 +96,9 @@ def test_features_of_d_match_a_hand_computation(marts_base):
         "upgrade_events_1d": 0, "upgrade_events_7d": 1, "upgrade_events_28d": 1,
         # anon-a5's page view belongs to 101, the earlier of its two links
         "view_events_1d": 1, "view_events_7d": 2, "view_events_28d": 3}
-    # sessions: 11-03 09:50-10:10, 11-04 08:00-08:01, 11-05 12:00-12:05, 11-08 12:00, 11-10 12:10-12:20
-    assert (ada["sessions_28d"], ada["time_spent_28d_s"]) == (5, 1200 + 60 + 300 + 0 + 600)
+    # sessions: 11-03 09:50-10:10, 11-04 08:00-08:45 (through anon-a5's view), 11-05 12:00-12:05, 11-08 12:00,
+    # 11-10 12:10-12:20
+    assert (ada["sessions_28d"], ada["time_spent_28d_s"]) == (5, 1200 + 2700 + 300 + 0 + 600)
     assert ada["form_completion_ms"] == 120000
     assert ada["time_to_first_value_s"] == 2 * 86400 + 2 * 3600
     assert (ada["features_used"], ada["feature_uses"]) == (2, 2 + 1)  # dashboards: usage_count 2; reports: 1 event

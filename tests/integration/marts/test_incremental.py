@@ -54,14 +54,21 @@ def test_incremental_run_adds_new_events_and_restitches_old_ones(warehouse_copy)
     unique = warehouse_copy.rows("select count(*) as n, count(distinct message_id) as d from marts_build.fct_onboarding_events")
     assert unique[0]["n"] == unique[0]["d"] == len(before) + 2
 
-    # batch b3 committed before b2 but became visible only now: inside the lookback, so the next run reads it
+    # batch b3 committed before b2 but became visible only now: inside the lookback, so the next run reads it.
+    # It carries an identify sent offline on 11-01: anon-a5's earliest link is now 103, so 101 loses the page
+    # view that held its session of 11-04 together, and 101's event of 08:45 opens a session of its own.
     warehouse_copy.load_batch("b3", "2026-11-12 08:40+00", [
         ("e28", "page", "page", "Docs", None, "anon-a6", "2026-11-12 08:30", {"path": "/docs"}),
+        ("e29", "identify", "identify", None, "103", "anon-a5", "2026-11-01 12:00", {}),
     ])
     warehouse_copy.build(SELECT, built_at=SECOND)
     second = _events(warehouse_copy)
-    assert set(second) == set(after) | {"e28"}
+    assert set(second) == set(after) | {"e28", "e29"}
     assert second["e28"]["person_id"] == "anon-a6"
+    assert second["e08"]["person_id"] == "103"
+    assert after["e08b"]["session_id"] == after["e07"]["session_id"]
+    assert (second["e08b"]["session_id"], second["e08b"]["is_session_start"]) == \
+           (_session_id("101", "2026-11-04T08:45:00.000000"), True)
 
     # nothing new: the run re-reads the batches of the last hour and merges the same values
     warehouse_copy.build(SELECT, built_at=THIRD)
