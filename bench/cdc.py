@@ -81,9 +81,9 @@ def worker(args: argparse.Namespace) -> None:
     os.environ["ONRAMP_CDC_CONFIG"] = args.config
     from onramp.cdc.config import load_config
     from onramp.cdc.cycle import Context, apply, extract, gate
-    from onramp.quality import _context
+    from onramp.quality import gx_context
 
-    _context()  # import GX before the clock starts: it costs seconds once per process
+    gx_context()  # import GX before the clock starts: it costs seconds once per process
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     config = load_config(Path(args.config))
     table = config.tables[0]

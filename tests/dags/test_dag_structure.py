@@ -70,3 +70,45 @@ def test_the_event_load_is_woken_by_the_stream_watcher(dagbag):
     (watcher,) = asset.watchers
     classpath, kwargs = watcher.trigger.serialize()
     assert classpath == "onramp.airflow.triggers.StreamBacklogTrigger" and kwargs["group"] == "loader"
+
+
+def test_warehouse_marts_builds_every_model_then_gates_then_publishes(dagbag):
+    """Cosmos renders one watcher per dbt model (one ``dbt build`` runs them); the gate waits for all of them."""
+    from onramp.marts.manifest import load, published_models
+
+    dag = dagbag.dags["warehouse_marts"]
+    tasks = {t.task_id: t for t in dag.tasks}
+    models = {n["name"] for n in load()["nodes"].values() if n["resource_type"] == "model"}
+    rendered = {tid.split(".")[1].removesuffix("_run") for tid in tasks if tid.startswith("build.")
+                and (tid.endswith(".run") or tid.endswith("_run"))}
+    assert rendered == models
+    assert tasks["build.dbt_producer_watcher"].downstream_task_ids == {"build.dbt_producer_watcher_done"}
+    assert "gate_marts" in tasks["build.dbt_producer_watcher_done"].downstream_task_ids
+    assert tasks["gate_marts"].downstream_task_ids == {"publish_marts"}
+    assert {o.uri for o in tasks["publish_marts"].outlets} == {m.asset_uri for m in published_models()}
+    assert not any(t.outlets for tid, t in tasks.items() if tid != "publish_marts"), \
+        "only the publish emits the marts' Assets: nothing downstream may run on an unchecked build"
+    assert dag.max_active_runs == 1 and not dag.catchup
+
+
+def test_warehouse_marts_follows_the_staging_tables_and_the_events(dagbag):
+    from onramp.cdc.steps import table_ids
+
+    condition = dagbag.dags["warehouse_marts"].timetable.asset_condition
+    uris = set()
+    stack = [condition]
+    while stack:  # AssetAny(raw.events, AssetAny(staging...)): flatten
+        node = stack.pop()
+        if hasattr(node, "objects"):
+            stack.extend(node.objects)
+        else:
+            uris.add(node.uri)
+    staging = {f"warehouse://staging/{tid.split('.')[-1]}" for tid in table_ids()}
+    assert uris == {"warehouse://raw/events", *staging}
+
+
+def test_the_dbt_manifest_matches_the_project_files():
+    """The DAG is rendered from the manifest: a model edited since the last `dbt parse` would run stale."""
+    from onramp.marts.manifest import parse_hint, stale_files
+
+    assert stale_files() == [], f"the dbt manifest is older than these files; {parse_hint()}"

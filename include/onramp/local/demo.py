@@ -13,7 +13,7 @@ from onramp import db
 from onramp.settings import Settings, SettingsError, redact
 
 # One pipeline cycle, in order. Each issue that adds a stage adds its DAG here.
-PIPELINE_CYCLE: list[str] = ["platform_smoke", "cdc_app_db", "events_stream_load"]
+PIPELINE_CYCLE: list[str] = ["platform_smoke", "cdc_app_db", "events_stream_load", "warehouse_marts"]
 LIVE_RATE = 1_000  # events/s the demo's live simulation aims at
 
 
@@ -116,6 +116,8 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
 
     stage_counts = _warehouse_counts(settings)
     _print_summary(console, settings, reports, creds, stage_counts, all_ok, web_page)
+    if all_ok:
+        _print_funnel(console, settings)
     return all_ok and all(r.ok for r in reports)
 
 
@@ -128,6 +130,23 @@ def _warehouse_counts(settings: Settings) -> dict[str, int]:
                 psycopg.sql.SQL("select count(*) from {}").format(psycopg.sql.Identifier(schema, table))
             ).fetchone()[0]
     return counts
+
+
+def _print_funnel(console: Console, settings: Settings) -> None:
+    """The last 7 days of marts.onboarding_funnel, as an analyst would first look at it."""
+    try:
+        with db.connect(settings.warehouse_url, "demo", connect_timeout_s=5) as conn:
+            rows = conn.execute(db.sql("marts", "funnel_last_days")).fetchall()
+    except psycopg.Error as exc:
+        console.print(f"[yellow]no funnel to show: {db.first_line(exc)}[/]")
+        return
+    table = Table("day", "steps entered", "completed", "drop-off", "completion", "median time to complete",
+                  title="Onboarding funnel, last 7 days (marts.onboarding_funnel)")
+    for day, entered, completed, drop_off, median in rows:
+        rate = f"{completed / entered:.0%}" if entered else "-"
+        minutes = f"{median / 60:.1f} min" if median is not None else "-"
+        table.add_row(str(day), f"{entered:,}", f"{completed:,}", f"{drop_off:,}", rate, minutes)
+    console.print(table)
 
 
 def _print_summary(console: Console, settings: Settings, reports: list[StageReport], creds, warehouse: dict[str, int],

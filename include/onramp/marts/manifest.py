@@ -100,7 +100,7 @@ def stale_files(manifest: dict | None = None, project: Path = DBT_PROJECT) -> li
             path = project / rel
             if not path.is_file():
                 stale.append(f"{rel} (deleted)")
-            elif hashlib.sha256(path.read_bytes()).hexdigest() != checksum:
+            elif hashlib.sha256(path.read_text(encoding="utf-8").strip().encode()).hexdigest() != checksum:
                 stale.append(rel)
     on_disk = {str(p.relative_to(project)) for p in (project / "models").rglob("*.sql")}
     stale += sorted(f"{rel} (new)" for rel in on_disk - seen)

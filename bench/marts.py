@@ -1,0 +1,228 @@
+"""Warehouse models (dbt) speed: full build, incremental build after 1 % new events, biggest model vs CTAS.
+
+    .venv/bin/python bench/marts.py [--users 1000000] [--events-per-user 20] [--keep]
+
+Builds its own source and warehouse databases: the simulator's application for ``--users`` users, replicated
+into ``staging.*`` with the CDC cycle the ``cdc_app_db`` DAG runs (xmin mode: no replication slot to clean
+up), and the simulator's event history (``history_events``, about 20 per user) written straight into
+``raw.events`` in load batches of 100,000 (the collector and the stream loader have their own benches; this
+one measures the models, so it skips their per-event work and fills only the columns the models read).
+Then, with the project's dbt runner (``onramp.marts.dbt.run_dbt``):
+
+* the full build: ``dbt run --full-refresh`` of every model (tests timed apart: ``dbt test``);
+* 1 % new events in a new load batch (the history of users added after the first ones), then the incremental
+  ``dbt run``; printed as a fraction of the full build (target: <= 10 %);
+* the biggest model, ``fct_onboarding_events``: rows/s of its full build (from dbt's run_results) against a
+  plain ``CREATE TABLE AS`` of the same compiled SELECT, measured in the same run.
+
+Every database it creates is dropped at the end, unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "include"))
+
+import orjson  # noqa: E402
+import psycopg  # noqa: E402
+import yaml  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from onramp.settings import get_settings, load_settings, with_database  # noqa: E402
+
+RAW_COLUMNS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "previous_id",
+               "event_at", "event_date", "original_at", "sent_at", "received_at", "properties", "traits", "context",
+               "source", "schema_version", "is_planned", "browser", "os", "device", "country", "utm_source",
+               "utm_medium", "utm_campaign", "stream_id", "load_batch_id")
+BATCH_ROWS = 100_000
+
+
+def create_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def replicate(app_url: str, warehouse_url: str, work: Path) -> float:
+    """Every application table into staging with the CDC cycle (snapshot, gate, apply)."""
+    from onramp.cdc.config import load_config
+    from onramp.cdc.cycle import Context, apply, extract, gate
+
+    tables = yaml.safe_load((REPO / "config" / "cdc_sources.yaml").read_text())["sources"]["app"]["tables"]
+    config_path = work / "cdc_sources.yaml"
+    config_path.write_text(yaml.safe_dump({"version": 1, "defaults": {"mode": "xmin"},
+                                           "sources": {"app": {"conn_id": "bench", "tables": tables}}}))
+    config = load_config(config_path)
+    started = time.perf_counter()
+    for table in config.tables:
+        ctx = Context(config, table, app_url, warehouse_url, work / "lake", f"bench__{table.target}")
+        apply(ctx, gate(ctx, extract(ctx)))
+    return time.perf_counter() - started
+
+
+def raw_row(event: dict, batch_id: str, received_at: str) -> tuple:
+    """The raw.events columns the models read, from a Segment event (no validation, no enrichment lookups)."""
+    context = event.get("context") or {}
+    kind = event["type"]
+    at = event.get("timestamp") or received_at
+    campaign = context.get("campaign") or {}
+    return (event["messageId"], kind, event.get("event") or kind, event.get("event"), event.get("name"),
+            event.get("userId"), event.get("anonymousId"), event.get("previousId"), at, at[:10], at, received_at,
+            received_at, orjson.dumps(event.get("properties") or {}).decode(),
+            orjson.dumps(event.get("traits") or {}).decode(), orjson.dumps(context).decode(), "bench",
+            f"{event.get('event') or kind}/v1", True, None, (context.get("os") or {}).get("name"),
+            (context.get("device") or {}).get("type"), None, campaign.get("source"), campaign.get("medium"),
+            campaign.get("name"), "0-0", batch_id)
+
+
+def load_events(warehouse_url: str, events, batch_prefix: str) -> tuple[int, float]:
+    """COPY events into raw.events in load batches, each recorded in ops.event_load_batches."""
+    started = time.perf_counter()
+    received = datetime.now(UTC).isoformat()
+    total, batch_no = 0, 0
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        buffer: list[tuple] = []
+
+        def flush() -> None:
+            nonlocal batch_no, total
+            if not buffer:
+                return
+            batch_id = f"{batch_prefix}-{batch_no:05d}"
+            with conn.transaction():
+                with conn.cursor().copy(sql.SQL("copy raw.events ({}) from stdin").format(
+                        sql.SQL(", ").join(map(sql.Identifier, RAW_COLUMNS)))) as copy:
+                    for row in buffer:
+                        copy.write_row(row[:-1] + (batch_id,))
+                conn.execute("insert into ops.event_load_batches (batch_id, stream, first_stream_id, last_stream_id,"
+                             " entries, events, loaded, duplicates) values (%s, 'bench', '0-0', '0-0', %s, %s, %s, 0)",
+                             (batch_id, len(buffer), len(buffer), len(buffer)))
+            total += len(buffer)
+            batch_no += 1
+            buffer.clear()
+
+        for event in events:
+            if not event.get("messageId") or event.get("type") not in ("track", "identify", "page", "screen", "alias",
+                                                                          "group"):
+                continue
+            buffer.append(raw_row(event, "", received))
+            if len(buffer) >= BATCH_ROWS:
+                flush()
+        flush()
+        conn.execute("analyze raw.events")
+    return total, time.perf_counter() - started
+
+
+def stitch(warehouse_url: str) -> None:
+    """staging.identity_map from the identify/alias events, as the stream loader keeps it."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("""
+            insert into staging.identity_map (anonymous_id, user_id, via, first_seen_at, last_seen_at)
+            select coalesce(case when type = 'alias' then previous_id end, anonymous_id), user_id, type,
+                   min(event_at), max(event_at)
+            from raw.events
+            where type in ('identify', 'alias') and user_id is not null
+              and coalesce(case when type = 'alias' then previous_id end, anonymous_id) is not null
+            group by 1, 2, 3
+            on conflict (anonymous_id, user_id) do nothing""")
+
+
+def timed_dbt(args: list[str], settings, as_of: str) -> tuple[float, dict]:
+    from onramp.marts.dbt import run_dbt
+
+    started = time.perf_counter()
+    run_dbt(args, settings, vars={"as_of_date": as_of}, quiet=True)
+    seconds = time.perf_counter() - started
+    results = json.loads((settings.home_path / "dbt" / "target" / "run_results.json").read_text())
+    return seconds, {r["unique_id"].split(".")[-1]: r for r in results["results"]}
+
+
+def ctas_baseline(warehouse_url: str, settings) -> tuple[float, int]:
+    """A plain CREATE TABLE AS of fct_onboarding_events' compiled full-build SELECT."""
+    compiled = next((settings.home_path / "dbt" / "target" / "compiled").rglob("fct_onboarding_events.sql")).read_text()
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("drop table if exists public.ctas_fct")
+        started = time.perf_counter()
+        rows = conn.execute(sql.SQL("create table public.ctas_fct as {}").format(sql.SQL(compiled))).rowcount
+        seconds = time.perf_counter() - started
+        conn.execute("drop table public.ctas_fct")
+    return seconds, rows
+
+
+def main() -> None:  # noqa: PLR0915 - a linear script
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--events-per-user", type=float, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    from onramp.local.simulator import simulate_batch
+    from onramp.local.simulator.history import history_events
+    from onramp.migrations import migrate
+
+    base = get_settings()
+    tag = uuid.uuid4().hex[:8]
+    app_db, warehouse_db = f"onramp_bench_{tag}_app", f"onramp_bench_{tag}_wh"
+    work = Path(tempfile.mkdtemp(prefix="onramp-bench-marts-"))
+    print(f"marts benchmark: {args.users:,} users, ~{args.events_per_user:g} events each; {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    try:
+        app_url = create_database(base.app_pg_url, app_db)
+        warehouse_url = create_database(base.pg_url, warehouse_db)
+        migrate(warehouse_url, "warehouse")
+        settings = load_settings({**{k: v for k, v in os.environ.items() if k.startswith("ONRAMP_")},
+                                  "ONRAMP_WAREHOUSE_DB": warehouse_db, "ONRAMP_HOME": str(work / "home")})
+        mark = time.perf_counter()
+        simulate_batch(app_url, users=args.users, seed=args.seed, progress=False)
+        print(f"simulated app: {time.perf_counter() - mark:.1f}s", flush=True)
+        print(f"replicated into staging (CDC cycle): {replicate(app_url, warehouse_url, work):.1f}s", flush=True)
+        # 99 % of the users' history first; the last 1 % of users' history is the incremental batch
+        cut = max(2, int(args.users * 0.99))
+        first = history_events(args.seed, args.users, events_per_user=args.events_per_user, stop_id=cut)
+        loaded, seconds = load_events(warehouse_url, first, "bench-full")
+        stitch(warehouse_url)
+        print(f"raw.events: {loaded:,} events in {seconds:.1f}s", flush=True)
+        as_of = "2026-11-01"
+
+        full_s, full = timed_dbt(["run", "--full-refresh"], settings, as_of)
+        test_s, _ = timed_dbt(["test"], settings, as_of)
+        print(f"full build: dbt run {full_s:.1f}s (+ dbt test {test_s:.1f}s)", flush=True)
+        for name, result in sorted(full.items(), key=lambda kv: -kv[1]["execution_time"])[:6]:
+            print(f"  {name}: {result['execution_time']:.1f}s", flush=True)
+
+        more = history_events(args.seed, args.users, events_per_user=args.events_per_user, start_id=cut)
+        added, _ = load_events(warehouse_url, more, "bench-incr")
+        stitch(warehouse_url)
+        incr_s, incr = timed_dbt(["run"], settings, as_of)
+        print(f"incremental: {added:,} new events ({added / max(loaded, 1):.1%}); dbt run {incr_s:.1f}s = "
+              f"{incr_s / full_s:.1%} of the full build (target <= 10%)", flush=True)
+        for name, result in sorted(incr.items(), key=lambda kv: -kv[1]["execution_time"])[:4]:
+            print(f"  {name}: {result['execution_time']:.1f}s", flush=True)
+
+        fct_s = full["fct_onboarding_events"]["execution_time"]
+        ctas_s, ctas_rows = ctas_baseline(warehouse_url, settings)
+        print(f"fct_onboarding_events: dbt {loaded / fct_s:,.0f} rows/s ({fct_s:.1f}s) vs CREATE TABLE AS "
+              f"{ctas_rows / ctas_s:,.0f} rows/s ({ctas_s:.1f}s): ratio {ctas_s / fct_s:.2f}", flush=True)
+    finally:
+        if not args.keep:
+            drop_database(base.app_pg_url, app_db)
+            drop_database(base.pg_url, warehouse_db)
+
+
+if __name__ == "__main__":
+    main()
