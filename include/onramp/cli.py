@@ -1,5 +1,5 @@
-"""The ``onramp`` command: operate CDC, the collector and the event stream, migrate, show the settings;
-on a laptop also services, the local Airflow, the simulator and the demo (:mod:`onramp.local.cli`)."""
+"""The ``onramp`` command: operate CDC, the collector, the event stream and the warehouse models, migrate, show
+the settings; on a laptop also services, the local Airflow, the simulator and the demo (:mod:`onramp.local.cli`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from onramp.cdc.cli import app as cdc_app
 from onramp.cli_support import console, err, friendly
 from onramp.collector.cli import app as collector_app
 from onramp.local.cli import register as register_local
+from onramp.marts.cli import app as marts_app
 from onramp.settings import SettingsError, documented_settings, get_settings, redact
 from onramp.stream.cli import app as stream_app
 
@@ -19,6 +20,7 @@ app = typer.Typer(help="Onramp: open data platform for personalized customer onb
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(cdc_app, name="cdc")
 app.add_typer(collector_app, name="collector")
+app.add_typer(marts_app, name="marts")
 app.add_typer(stream_app, name="stream")
 
 

@@ -27,6 +27,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from onramp.local.services import ServiceError
     from onramp.local.simulator.sinks import SinkError
     from onramp.local.web_example import WebExampleError
+    from onramp.marts.dbt import DbtFailed
     from onramp.migrations import MigrationError
     from onramp.quality import GateFailed, SuiteError
     from onramp.settings import SettingsError
@@ -34,7 +35,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
 
     return (SettingsError, DatabaseUnavailable, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError, CdcError,
             GateFailed, SuiteError, SinkError, PlanError, ServiceStartError, PortInUse, WorkerFailed,
-            WebExampleError, StreamFormatError)
+            WebExampleError, StreamFormatError, DbtFailed)
 
 
 def _unreachable(exc: BaseException) -> str | None:

@@ -46,6 +46,7 @@ class NodeStatus:
     seconds: float
     message: str
     model: str | None = None  # for a test: the model it tests
+    fix: str | None = None  # the node's own repair command (config meta.fix), when re-running is not enough
 
     @property
     def failed(self) -> bool:
@@ -141,7 +142,7 @@ def _nodes(result: Any) -> list[NodeStatus]:
         nodes.append(NodeStatus(
             unique_id=node.unique_id, name=node.name, resource_type=str(node.resource_type), status=str(item.status),
             seconds=round(float(item.execution_time or 0.0), 3), message=_summary(item.message or ""),
-            model=attached.split(".")[-1] if attached else None))
+            model=attached.split(".")[-1] if attached else None, fix=(node.config.meta or {}).get("fix")))
     return nodes
 
 
@@ -150,13 +151,17 @@ def _failure_message(args: list[str], vars: dict[str, Any] | None, nodes: list[N
     failed = [n for n in nodes if n.failed]
     skipped = sum(1 for n in nodes if n.status == "skipped")
     what = "; ".join(f"{n.resource_type} {n.name} {n.status}: {n.message}" for n in failed) or "see the log"
-    restart = sorted({n.model or n.name for n in failed if n.resource_type in ("model", "test", "seed", "snapshot")})
-    select = " ".join(f"{name}+" for name in restart)
-    if args and args[0] == "build":
+    commands = sorted({n.fix for n in failed if n.fix})
+    restart = sorted({n.model or n.name for n in failed
+                      if not n.fix and n.resource_type in ("model", "test", "seed", "snapshot")})
+    if args and args[0] == "build" and (restart or not commands):
         as_of = (vars or {}).get("as_of_date")
-        rerun = f"onramp marts build --select '{select}'" + (f" --as-of {as_of}" if as_of else "")
-    else:
-        rerun = f"dbt {' '.join(args)} --project-dir {PROJECT_DIR}"
+        select = " ".join(f"{name}+" for name in restart)
+        commands.append("onramp marts build" + (f" --select '{select}'" if select else "")
+                        + (f" --as-of {as_of}" if as_of else ""))
+    elif not commands:
+        commands.append(f"dbt {' '.join(args)} --project-dir {PROJECT_DIR}")
+    rerun = "; ".join(commands)
     return (f"dbt {args[0] if args else ''} failed: {what}"
             + (f"; {skipped} downstream node(s) skipped" if skipped else "")
             + f". Fix the data or the model, then re-run: {rerun} (log: {log_path(settings) / 'dbt.log'})")

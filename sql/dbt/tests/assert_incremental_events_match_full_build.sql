@@ -6,7 +6,7 @@
 -- compared: persons with an event of a batch newer than the older build's newest batch are left out.
 -- It reads every event, so it is tagged like int_events_sessionized: a frequent schedule can leave both out
 -- (--exclude tag:audit_full_scan) and run them nightly.
-{{ config(tags=['audit_full_scan']) }}
+{{ config(tags=['audit_full_scan'], meta={'fix': 'onramp marts build --select fct_onboarding_events+ --full-refresh'}) }}
 
 with
 

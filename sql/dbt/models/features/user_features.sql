@@ -4,7 +4,7 @@
 -- Point in time: the features of day D use nothing after the end of D: events with event_at before D + 1 day
 -- (stitched with the links known by then), progress started/completed, invitations sent/accepted and
 -- subscriptions started/ended before it; plan and MRR come from the subscription active at the end of D,
--- never from users.plan. So a past training set rebuilds exactly (docs/marts.md lists the two caveats).
+-- never from users.plan. So a past training set rebuilds exactly (docs/marts.md lists the caveats).
 --
 -- Incremental, delete+insert on (as_of_date, user_id): a build writes one date and leaves the others as they
 -- were built. The pre-hook deletes the whole date first, so rebuilding a date also drops a user deleted since.
