@@ -33,7 +33,7 @@ from onramp.airflow.marts import dbt_build_group, gate_marts, publish_marts, sch
     catchup=False,
     doc_md=__doc__,
     tags=["onramp", "marts", "dbt"],
-    default_args={"owner": "analytics-engineering", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"owner": "analytics-engineering", "retries": 2, "retry_delay": timedelta(seconds=20)},
     max_active_runs=1,
     params={
         "as_of_date": Param("", type="string", description="build features as of this date (YYYY-MM-DD); empty: the day before the run"),
