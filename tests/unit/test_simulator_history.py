@@ -296,3 +296,38 @@ def test_message_ids_are_live_mode_s_deterministic_uuid_of_seed_user_and_index()
         assert _uuid("\x1f".join(map(str, parts))) == deterministic_uuid(*parts)
     first = next(history_events(SEED, 600, events_per_user=25))
     assert first["messageId"] == deterministic_uuid(SEED, "history", "600/25", 1, 0)
+
+
+class _Collect:
+    """An EventSink / poster that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.skews: list[int] = []
+
+    def send(self, event: dict) -> None:
+        self.sent.append(event)
+
+    def add(self, event: dict, skew: int) -> None:
+        self.sent.append(event)
+        self.skews.append(skew)
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def test_the_sender_routes_wrong_clocks_apart_and_strips_the_truth_keys() -> None:
+    from onramp.local.simulator.history_send import send_history
+
+    events = list(history_events(SEED, 400, events_per_user=25))
+    sdk, poster = _Collect(), _Collect()
+    report = send_history((dict(e) for e in events), sdk, poster)  # type: ignore[arg-type]
+    assert report.events == len(events) == len(sdk.sent) + len(poster.sent)
+    assert report.skewed == len(poster.sent) == sum(SKEW_KEY in e for e in events)
+    assert report.invalid == sum(INVALID_KEY in e for e in events)
+    assert not any(k.startswith("_sim_") for e in sdk.sent + poster.sent for k in e)
+    assert poster.skews == [e[SKEW_KEY] for e in events if SKEW_KEY in e]
+    file_like = _Collect()
+    send_history((dict(e) for e in events), file_like)  # no poster: a file keeps the truth
+    assert file_like.sent == events

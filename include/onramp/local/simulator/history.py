@@ -68,27 +68,30 @@ _OAUTH_FORM = ("full_name", "phone", "marketing_opt_in")
 
 
 def history_events(seed: int, total_users: int, *, events_per_user: float = 20.0, start_id: int = 1,
-                   stop_id: int | None = None, chunk_size: int = DEFAULT_CHUNK) -> Iterator[dict[str, Any]]:
+                   stop_id: int | None = None, chunk_size: int = DEFAULT_CHUNK,
+                   next_ids: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
     """Events of users ``start_id <= id < stop_id`` (default: all) of the app built with (seed, total_users).
 
     About ``events_per_user`` on average, never fewer than the app rows imply (about 20; 0 = none). Same
     arguments, same events byte for byte, whatever ``chunk_size``; memory grows with ``chunk_size`` only.
+    ``next_ids``: the child tables' dense ids at ``start_id`` when the caller knows them (else the users
+    before ``start_id`` are generated to find them).
     """
     stop_id = total_users + 1 if stop_id is None else stop_id
     if not 1 <= start_id <= stop_id <= total_users + 1:
         raise ValueError(f"user ids {start_id}..{stop_id - 1} are not within the {total_users:,} simulated users")
     if chunk_size < 1 or events_per_user < 0:
         raise ValueError("chunk_size must be at least 1 and events_per_user at least 0")
-    return _generate(seed, total_users, float(events_per_user), start_id, stop_id, chunk_size)
+    return _generate(seed, total_users, float(events_per_user), start_id, stop_id, chunk_size, next_ids)
 
 
 def _generate(seed: int, total_users: int, events_per_user: float, start_id: int, stop_id: int,
-              chunk_size: int) -> Iterator[dict[str, Any]]:
+              chunk_size: int, next_ids: dict[str, int] | None) -> Iterator[dict[str, Any]]:
     if events_per_user == 0 or start_id == stop_id:
         return
     lam = density_for(seed, total_users, events_per_user)
     draws = Draws(seed)
-    next_ids = dense_offsets(draws, start_id, total_users, chunk_size)
+    next_ids = dict(next_ids) if next_ids is not None else dense_offsets(draws, start_id, total_users, chunk_size)
     tag = f"{total_users}/{events_per_user:g}"  # messageIds differ between histories of different shapes
     for start in range(start_id, stop_id, chunk_size):
         tables = generate_chunk(draws, start, min(start + chunk_size, stop_id), total_users, next_ids)
