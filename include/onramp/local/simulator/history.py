@@ -56,7 +56,7 @@ from onramp.local.simulator.timeline import RESEARCH_PAGES, Facts, Kind, Timelin
 SKEW_KEY = "_sim_clock_skew_ms"
 INVALID_KEY = "_sim_invalid"
 DEFAULT_CHUNK = 5_000
-CALIBRATION_BLOCKS, CALIBRATION_BLOCK = 8, 400  # users sampled across the id range to pick the density
+CALIBRATION_BLOCKS, CALIBRATION_BLOCK = 16, 200  # users sampled across the id range to pick the density
 APP_INFO = {"name": "Onramp", "version": "3.4.1", "build": "3401", "namespace": "example.onramp.app"}
 SIGNUP_KINDS = frozenset(range(Kind.LANDING, Kind.SIGNUP_COMPLETED + 1))
 ANONYMOUS_KINDS = frozenset((Kind.LANDING, Kind.RESEARCH, Kind.SIGNUP_PAGE, Kind.SIGNUP_STARTED, Kind.FORM_FILLED))
@@ -115,9 +115,10 @@ def density_for(seed: int, total_users: int, events_per_user: float) -> float:
     0 when the app rows alone already imply that many events.
     """
     draws = Draws(seed)
-    blocks = [(1, total_users + 1)] if total_users <= CALIBRATION_BLOCKS * CALIBRATION_BLOCK else [
-        (s, s + CALIBRATION_BLOCK) for s in np.linspace(1, total_users + 1 - CALIBRATION_BLOCK,
-                                                        CALIBRATION_BLOCKS).astype(int).tolist()]
+    blocks = [(1, total_users + 1)]
+    if total_users > CALIBRATION_BLOCKS * CALIBRATION_BLOCK:  # one block in the middle of each stratum of ids
+        middles = (np.arange(CALIBRATION_BLOCKS) + 0.5) * total_users / CALIBRATION_BLOCKS
+        blocks = [(s, s + CALIBRATION_BLOCK) for s in (1 + middles - CALIBRATION_BLOCK / 2).astype(int).tolist()]
     samples = [generate_chunk(draws, a, b, total_users, {}) for a, b in blocks]
     users = sum(t["users"].num_rows for t in samples)
 
@@ -129,7 +130,7 @@ def density_for(seed: int, total_users: int, events_per_user: float) -> float:
     low, high = 0.0, 1.0
     while mean(high) < events_per_user and high < 1e4:
         low, high = high, high * 2
-    for _ in range(20):
+    for _ in range(14):  # to within high/16,000: far below the mean's sampling noise
         middle = (low + high) / 2
         low, high = (middle, high) if mean(middle) < events_per_user else (low, middle)
     return high
