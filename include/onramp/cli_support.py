@@ -25,6 +25,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from onramp.local.airflow_runtime import AirflowRuntimeError
     from onramp.local.processes import ServiceStartError
     from onramp.local.services import ServiceError
+    from onramp.local.simulator.history_send import HistoryError
     from onramp.local.simulator.sinks import SinkError
     from onramp.local.web_example import WebExampleError
     from onramp.marts.dbt import DbtFailed
@@ -35,7 +36,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
 
     return (SettingsError, DatabaseUnavailable, ServiceError, MigrationError, AirflowRuntimeError, AirflowApiError, CdcError,
             GateFailed, SuiteError, SinkError, PlanError, ServiceStartError, PortInUse, WorkerFailed,
-            WebExampleError, StreamFormatError, DbtFailed)
+            WebExampleError, StreamFormatError, DbtFailed, HistoryError)
 
 
 def _unreachable(exc: BaseException) -> str | None:

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     sim_users: int = Field(20000, description='users the demo simulates')
     sim_seed: int = Field(42, description='simulator seed (same seed, same data)')
     sim_live_events: int = Field(5000, description='live changes + events the demo sends through the collector with the Segment SDK')
+    sim_history_events_per_user: int = Field(20, ge=0, description='events per simulated user in the history the demo sends before the live events, on average; never fewer than the app rows imply (~20); 0 = no history')
     # --- CDC (docs/cdc.md)
     cdc_config: str = Field('', description='CDC sources file (default: config/cdc_sources.yaml)')
     cdc_schedule: str = Field('*/15 * * * *', description="cron of the cdc_app_db DAG; 'none' for trigger-only")

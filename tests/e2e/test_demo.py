@@ -90,9 +90,25 @@ def test_demo_runs_one_cycle_through_the_scheduler_and_down_leaves_nothing(demo_
         # Events: every event the SDK sent through the collector is in raw.events once, or a dead letter.
         loaded = conn.execute("select count(*), count(distinct message_id) from raw.events").fetchone()
         dead = conn.execute("select count(*) from ops.dead_letters").fetchone()[0]
-    assert loaded[0] == loaded[1] and loaded[0] + dead == 300, (loaded, dead)
-    for dag_id in ("platform_smoke", "cdc_app_db", "events_stream_load"):
+    # ... the users' history first (ONRAMP_SIM_HISTORY_EVENTS_PER_USER, default 20), then the 300 live ones
+    from onramp.local.simulator.history import history_events
+
+    history = sum(1 for _ in history_events(settings.sim_seed, 500, events_per_user=settings.sim_history_events_per_user))
+    assert loaded[0] == loaded[1] and loaded[0] + dead == history + 300, (loaded, dead, history)
+    assert "history events" in output
+    for dag_id in ("platform_smoke", "cdc_app_db", "events_stream_load", "warehouse_marts"):
         assert f"dag {dag_id}" in output
+    # Marts: built by dbt, gated, published; the funnel agrees with staging, the summary shows its last 7 days.
+    with psycopg.connect(settings.warehouse_url) as conn:
+        assert conn.execute("select count(*) from marts.dim_users").fetchone()[0] > 0
+        assert conn.execute("select count(*) from marts.fct_onboarding_events").fetchone()[0] == loaded[0]
+        assert conn.execute("select count(*) from features.user_features").fetchone()[0] > 0
+        funnel = conn.execute("select coalesce(sum(entered), 0) from marts.onboarding_funnel").fetchone()[0]
+        by_hand = conn.execute("select count(*) from staging.user_onboarding_progress p"
+                               " join staging.users u on u.id = p.user_id").fetchone()[0]
+        published = conn.execute("select count(distinct model) from ops.mart_publications").fetchone()[0]
+    assert funnel == by_hand and published == 5
+    assert "Onboarding funnel, last 7 days" in output
 
     # The UI answers, and the login the demo printed works.
     ui = httpx.get(f"http://127.0.0.1:{env['ONRAMP_AIRFLOW_PORT']}/", timeout=10, follow_redirects=True)

@@ -183,3 +183,13 @@ def test_rerun_truncates_and_rebuilds_identically(database_factory, tmp_path: Pa
     with psycopg.connect(url) as conn:
         assert conn.execute("select nextval(pg_get_serial_sequence('app.subscriptions', 'id'))").fetchone()[0] \
             == first["subscriptions"] + 1
+
+
+def test_history_refuses_an_app_database_built_otherwise(simulated) -> None:
+    from onramp.local.simulator.history_send import HistoryError, check_app_database
+
+    url, _ = simulated
+    check_app_database(url, USERS, SEED)  # built with these: the history agrees with it
+    for users, seed in ((USERS, SEED + 1), (USERS + 1, SEED), (USERS * 2, SEED)):
+        with pytest.raises(HistoryError, match=f"--users {users} --seed {seed}"):
+            check_app_database(url, users, seed)

@@ -93,3 +93,11 @@ def test_every_problem_is_listed_at_once(tmp_path):
 def test_as_env_reproduces_the_settings(tmp_path):
     s = load_settings({"ONRAMP_SIM_SEED": "3", "ONRAMP_COLLECTOR_TRUST_FORWARDED_FOR": "true"}, env_file=tmp_path / "x")
     assert load_settings(s.as_env(), env_file=tmp_path / "x") == s
+
+
+def test_history_size_setting_defaults_to_20_and_0_turns_it_off(tmp_path):
+    assert load_settings({}, env_file=tmp_path / "none").sim_history_events_per_user == 20
+    assert load_settings({"ONRAMP_SIM_HISTORY_EVENTS_PER_USER": "0"},
+                         env_file=tmp_path / "none").sim_history_events_per_user == 0
+    with pytest.raises(SettingsError, match="ONRAMP_SIM_HISTORY_EVENTS_PER_USER=-1 must be at least 0"):
+        load_settings({"ONRAMP_SIM_HISTORY_EVENTS_PER_USER": "-1"}, env_file=tmp_path / "none")

@@ -67,13 +67,20 @@ def simulate(
     users: Annotated[int, typer.Option(min=1, help="users to create (batch mode)")] = None,  # type: ignore[assignment]
     seed: Annotated[int, typer.Option(help="same seed, same data")] = None,  # type: ignore[assignment]
     live: Annotated[bool, typer.Option("--live", help="keep producing changes and events")] = False,
+    history: Annotated[bool, typer.Option(
+        "--history", help="send the users' event history (before SIM_EPOCH) through the collector; the app "
+                          "database must have been built with the same --users and --seed")] = False,
+    events_per_user: Annotated[int, typer.Option(
+        min=0, help="--history: events per user on average (default ONRAMP_SIM_HISTORY_EVENTS_PER_USER)")] = None,  # type: ignore[assignment]
+    processes: Annotated[int, typer.Option(min=1, help="--history: sender processes (one SDK client each)")] = 1,
     rate: Annotated[float, typer.Option(min=0.1, help="events per second in --live mode")] = 20.0,
     duration: Annotated[float, typer.Option(min=0, help="seconds to run --live (0 = until Ctrl-C)")] = 0,
     max_events: Annotated[int, typer.Option(min=0, help="stop --live after this many events (0 = no limit)")] = 0,
     sink: Annotated[str, typer.Option(
-        help="where --live events go: collector:[URL] (default, via the Segment SDK), file:events.jsonl, stdout:")] = "",
+        help="where --live/--history events go: collector:[URL] (default, via the Segment SDK), file:events.jsonl, "
+             "stdout:")] = "",
 ) -> None:
-    """Build the source application database from hidden onboarding personas, or run it live."""
+    """Build the source application database from hidden onboarding personas, run it live, or send its history."""
     from onramp.local import services, simulator
 
     settings = get_settings()
@@ -82,6 +89,11 @@ def simulate(
 
     migrations.migrate(settings.app_db_url, "app")
     seed = settings.sim_seed if seed is None else seed
+    if history:
+        _send_history(settings, users or settings.sim_users, seed,
+                      settings.sim_history_events_per_user if events_per_user is None else events_per_user,
+                      processes, sink)
+        return
     if live:
         target = sink or f"collector:http://{settings.collector_host}:{settings.collector_port}"
         counts = simulator.run_live(
@@ -95,6 +107,44 @@ def simulate(
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+
+
+def _send_history(settings, users: int, seed: int, events_per_user: int, processes: int, sink: str) -> None:
+    """``simulate --history``: the history of the app database, to the collector or a file."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from onramp.local.simulator import make_sink
+    from onramp.local.simulator.history import history_events
+    from onramp.local.simulator.history_send import (
+        HistoryError,
+        Target,
+        check_app_database,
+        send_history,
+        send_history_to_collector,
+    )
+
+    check_app_database(settings.app_db_url, users, seed)
+    target = sink or f"collector:http://{settings.collector_host}:{settings.collector_port}"
+    if not target.startswith("collector:"):  # a file keeps the _sim_ truth keys
+        report = send_history(history_events(seed, users, events_per_user=events_per_user), make_sink(target))
+        console.print(f"wrote {report.events:,} history events of {users:,} users to {target}")
+        return
+    from onramp.collector.config import load_write_keys
+
+    url = target.removeprefix("collector:") or f"http://{settings.collector_host}:{settings.collector_port}"
+    columns = (TextColumn("sending the history of"), BarColumn(), MofNCompleteColumn(), TextColumn("users"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("users", total=users)
+        report = send_history_to_collector(
+            seed, users, events_per_user, Target(url, next(iter(load_write_keys(settings)))), processes=processes,
+            progress=lambda n: bar.advance(task, n))
+    console.print(f"history of {users:,} users (seed {seed}): {report.events:,} events in {report.seconds:.0f} s "
+                  f"({report.per_second:,.0f}/s); collector accepted {report.accepted:,}, dead-lettered "
+                  f"{report.dead_lettered:,} ({report.invalid:,} broken on purpose); {report.skewed:,} from devices "
+                  f"with a wrong clock")
+    if report.refused:
+        raise HistoryError(f"the collector refused {report.refused:,} events: {report.last_error}")
 
 
 @airflow_app.command("up")

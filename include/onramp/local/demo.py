@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psycopg
 from rich.console import Console
@@ -11,6 +12,9 @@ from rich.table import Table
 
 from onramp import db
 from onramp.settings import Settings, SettingsError, redact
+
+if TYPE_CHECKING:
+    from onramp.local.simulator.history_send import HistoryReport
 
 # One pipeline cycle, in order. Each issue that adds a stage adds its DAG here.
 PIPELINE_CYCLE: list[str] = ["platform_smoke", "cdc_app_db", "events_stream_load", "warehouse_marts"]
@@ -72,18 +76,21 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
         with console.status("starting the collector"):
             address = collector_runtime.start(settings)
         sink = simulator.collector_sink(address)
+        history = _send_history(settings, users, address, console)  # what happened before the live events
         with console.status(f"sending {settings.sim_live_events:,} live changes and events to {address} (Segment SDK)"):
             live = simulator.run_live(settings.app_db_url, seed=settings.sim_seed, rate=LIVE_RATE, duration_s=None,
                                       max_events=settings.sim_live_events, sink=sink)
         sdk = sink.stats()
-        stage.counts = {"events sent": sdk["sent"], "refused": sdk["errors"],
+        stage.counts = {**_history_counts(history), "events sent": sdk["sent"], "refused": sdk["errors"],
                         **{k: v for k, v in live.items() if k in ("signups", "steps_completed", "upgrades", "deletions")}}
         stage.detail = f"collector {address}"
-        if sdk["errors"]:
-            stage.detail = f"FAILED: the collector refused {sdk['errors']} events: {sdk['last_error']}"
+        refused = sdk["errors"] + (history.refused if history else 0)
+        if refused:
+            error = sdk["last_error"] or (history.last_error if history else None)
+            stage.detail = f"FAILED: the collector refused {refused} events: {error}"
             console.print(f"[red]{stage.detail}[/]")
         else:
-            console.print(f"{sdk['sent']:,} events accepted by {address}")
+            console.print(f"{sdk['sent']:,} live events accepted by {address}")
         try:  # a page of its own origin, instrumented with the browser SDKs, for a visitor's point of view
             web_page = web_example.start(settings)
         except (web_example.WebExampleError, SettingsError, processes.ServiceStartError) as exc:
@@ -119,6 +126,30 @@ def run(settings: Settings, users: int | None = None, console: Console | None = 
     if all_ok:
         _print_funnel(console, settings)
     return all_ok and all(r.ok for r in reports)
+
+
+def _send_history(settings: Settings, users: int, address: str, console: Console) -> HistoryReport | None:
+    """The simulated users' event history through the collector (None when ONRAMP_SIM_HISTORY_EVENTS_PER_USER=0)."""
+    if not settings.sim_history_events_per_user:
+        return None
+    from onramp.collector.config import load_write_keys
+    from onramp.local.simulator.history_send import Target, send_history_to_collector
+
+    with console.status(f"sending the event history of {users:,} users to {address} (Segment SDK, "
+                        f"~{settings.sim_history_events_per_user} events per user)"):
+        report = send_history_to_collector(settings.sim_seed, users, settings.sim_history_events_per_user,
+                                           Target(address, next(iter(load_write_keys(settings)))))
+    console.print(f"history: {report.events:,} events in {report.seconds:.0f} s ({report.per_second:,.0f}/s); "
+                  f"accepted {report.accepted:,}, dead-lettered {report.dead_lettered:,} "
+                  f"({report.invalid:,} broken on purpose), {report.skewed:,} from devices with a wrong clock")
+    return report
+
+
+def _history_counts(report: HistoryReport | None) -> dict[str, int]:
+    if report is None:
+        return {}
+    return {"history events": report.events, "history accepted": report.accepted,
+            "history dead-lettered": report.dead_lettered, "history events/s": round(report.per_second)}
 
 
 def _warehouse_counts(settings: Settings) -> dict[str, int]:

@@ -40,7 +40,7 @@ def test_replay_after_a_plan_fix_lands_each_event_once(client, make_loader, ware
     report = replay(r, redis_prefix, warehouse, "run-1", ReplayFilters(reason="unknown_event"), plan=fixed)
     assert report.as_dict() == {"matched": 1, "reinjected": 1, "still_invalid": 0, "duplicates": 0}
     # the enum problem is not fixed by this plan: it stays pending, with fresh reasons
-    report = replay(r, redis_prefix, warehouse, "run-2", ReplayFilters(schema_version="signup_started/v1"), plan=fixed)
+    report = replay(r, redis_prefix, warehouse, "run-2", ReplayFilters(schema_version="signup_started/v2"), plan=fixed)
     assert report.as_dict() == {"matched": 1, "reinjected": 0, "still_invalid": 1, "duplicates": 0}
 
     make_loader().drain()

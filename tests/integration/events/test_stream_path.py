@@ -98,7 +98,7 @@ def test_invalid_events_are_dead_lettered_with_reasons_and_land_in_ops(client, m
                             " from ops.dead_letters")
     assert {d[0] for d in dead} == {bad_enum["messageId"], no_id["messageId"], unknown["messageId"]}
     by_id = {d[0]: d for d in dead}
-    assert by_id[bad_enum["messageId"]][1:] == ("signup_started/v1", ["schema.enum"],
+    assert by_id[bad_enum["messageId"]][1:] == ("signup_started/v2", ["schema.enum"],
                                                 {"signup_source": "organic", "method": "fax"}, "pending")
     assert by_id[unknown["messageId"]][2] == ["unknown_event"]
     assert _rows(warehouse, "select count(*) from raw.events") == [(1,)]

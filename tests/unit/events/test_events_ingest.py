@@ -82,7 +82,7 @@ def test_invalid_messages_become_dead_letters_with_their_payload(plan, enricher)
     out = process([track(), bad], None, ctx(), plan, enricher)
     assert len(out.accepted) == 1 and len(out.dead) == 1
     dead = out.dead[0]
-    assert dead["message_id"] == "bad-1" and dead["schema_version"] == "feature_used/v1"
+    assert dead["message_id"] == "bad-1" and dead["schema_version"] == "feature_used/v2"
     assert dead["reasons"][0]["path"] == "$.properties.feature"
     assert dead["payload"]["properties"] == {"feature": "Bad Feature!"} and "ip" not in dead["payload"]["context"]
     assert dead["record"]["country"] == "GB"  # enrichment kept for the replay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
@@ -20,7 +21,7 @@ def plan() -> TrackingPlan:
 
 def test_valid_message_passes_against_its_event_schema(plan):
     verdict = plan.check(OK)
-    assert verdict.ok and verdict.planned and verdict.schema_version == "signup_started/v1"
+    assert verdict.ok and verdict.planned and verdict.schema_version == "signup_started/v2"
 
 
 def test_reasons_carry_code_json_path_and_a_readable_message(plan):
@@ -60,12 +61,14 @@ def test_unknown_events_follow_the_policy():
 
 def test_the_highest_version_is_in_force(tmp_path):
     shutil.copytree(PLAN_DIR, tmp_path / "plan")
-    v1 = json.loads((tmp_path / "plan" / "events" / "signup_started" / "v1.json").read_text())
-    v1["properties"]["properties"]["properties"]["method"]["enum"].append("fax")
-    (tmp_path / "plan" / "events" / "signup_started" / "v2.json").write_text(json.dumps(v1))
+    folder = tmp_path / "plan" / "events" / "signup_started"
+    latest = max(int(p.stem[1:]) for p in folder.glob("v*.json"))
+    schema = json.loads((folder / f"v{latest}.json").read_text())
+    schema["properties"]["properties"]["properties"]["method"]["enum"].append("fax")
+    (folder / f"v{latest + 1}.json").write_text(json.dumps(schema))
     plan = TrackingPlan(tmp_path / "plan")
     verdict = plan.check({**OK, "properties": {"signup_source": "organic", "method": "fax"}})
-    assert verdict.ok and verdict.schema_version == "signup_started/v2"
+    assert verdict.ok and verdict.schema_version == f"signup_started/v{latest + 1}"
 
 
 def test_a_broken_plan_names_the_file(tmp_path):
@@ -100,3 +103,44 @@ def test_empty_ids_count_as_absent_like_rudderstack_sends_them(plan):
         "missing id: a message needs userId or anonymousId"
     assert plan.check({"type": "group", "userId": "u1", "groupId": ""}).reasons[0].message == \
         "groupId must not be null or empty"
+
+
+def _versions(folder):
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("v*.json"), key=lambda p: int(p.stem[1:]))]
+
+
+def test_newer_versions_accept_what_older_clients_send():
+    """A version only adds optional properties: every message an older client sends still passes."""
+    for folder in (PLAN_DIR / "events").iterdir():
+        for older, newer in itertools.pairwise(_versions(folder)):
+            old, new = older["properties"]["properties"], newer["properties"]["properties"]
+            assert set(new.get("required", [])) <= set(old.get("required", [])), folder.name
+            for name, spec in old["properties"].items():
+                assert new["properties"].get(name) == spec, f"{folder.name}: {name} changed between versions"
+            assert newer.get("required") == older.get("required"), folder.name
+
+
+@pytest.mark.parametrize(("message", "version"), [
+    ({**OK, "properties": {"signup_source": "organic", "method": "email"}}, "signup_started/v2"),
+    ({**OK, "properties": {"signup_source": "referral", "method": "google", "referral_code": "K7Q2M9XA"}},
+     "signup_started/v2"),
+    ({**OK, "properties": {"signup_source": "organic", "method": "email", "referral_code": None}},
+     "signup_started/v2"),
+    ({**OK, "event": "form_filled", "properties": {"form": "signup", "fields": ["email"]}}, "form_filled/v2"),
+    ({**OK, "event": "form_filled", "properties": {"form": "signup", "fields": ["email"], "fields_total": 5,
+                                                    "duration_ms": 41250}}, "form_filled/v2"),
+    ({**OK, "event": "feature_used", "properties": {"feature": "api", "usage_count": 3}}, "feature_used/v2"),
+    ({**OK, "event": "feature_used", "properties": {"feature": "api", "duration_s": 12.5}}, "feature_used/v2"),
+])
+def test_v1_and_v2_shapes_both_pass(plan, message, version):
+    verdict = plan.check(message)
+    assert verdict.ok and verdict.schema_version == version
+
+
+@pytest.mark.parametrize("properties", [
+    {"form": "signup", "fields": ["email"], "fields_total": 0},
+    {"form": "signup", "fields": ["email"], "duration_ms": -1},
+    {"form": "signup", "fields": ["email"], "duration_ms": "41s"},
+])
+def test_v2_properties_are_typed(plan, properties):
+    assert not plan.check({**OK, "event": "form_filled", "properties": properties}).ok

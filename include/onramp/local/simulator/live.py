@@ -69,13 +69,13 @@ def _context(user: dict[str, Any], page: dict[str, str] | None = None) -> dict[s
     }
     if page is not None:
         context["page"] = page
-    campaign = _campaign(user)
+    campaign = campaign_of(user)
     if campaign:
         context["campaign"] = campaign
     return context
 
 
-def _campaign(user: dict[str, Any]) -> dict[str, str] | None:
+def campaign_of(user: dict[str, Any]) -> dict[str, str] | None:
     """UTM fields of the user's acquisition channel (none for organic or invited users)."""
     source = user["signup_source"]
     if source not in P.UTM_SOURCE:
@@ -84,10 +84,18 @@ def _campaign(user: dict[str, Any]) -> dict[str, str] | None:
             "name": user.get("utm_campaign") or P.UTM_CAMPAIGNS[source][0]}
 
 
-def _page(path: str, title: str, referrer: str = "", search: str = "", base: str = APP) -> dict[str, str]:
+def page_object(path: str, title: str, referrer: str = "", search: str = "", base: str = APP) -> dict[str, str]:
     """Segment page object (used for both ``context.page`` and page-call properties)."""
     url = f"{base}{path}{'?' + search if search else ''}"
     return {"path": path, "referrer": referrer, "search": search, "title": title, "url": url}
+
+
+def landing_page(user: dict[str, Any]) -> dict[str, str]:
+    """The site's home page as a visitor first lands on it: the channel's referrer and UTM query."""
+    campaign = campaign_of(user)
+    search = urlencode({"utm_source": campaign["source"], "utm_medium": campaign["medium"],
+                        "utm_campaign": campaign["name"]}) if campaign else ""
+    return page_object("/", "Onramp: onboarding that adapts", REFERRERS[user["signup_source"]], search, base=SITE)
 
 
 class LiveRun:
@@ -162,11 +170,8 @@ class LiveRun:
         }
         persona = P.PERSONA_NAMES[int(prof.persona[0])]
         anonymous_id = deterministic_uuid(self.seed, self.run_no, "anon", self.action_no)
-        campaign = _campaign(user)
-        search = urlencode({"utm_source": campaign["source"], "utm_medium": campaign["medium"],
-                            "utm_campaign": campaign["name"]}) if campaign else ""
-        landing = _page("/", "Onramp: onboarding that adapts", REFERRERS[source], search, base=SITE)
-        signup_page = _page("/signup", "Create your account", landing["url"])
+        landing = landing_page(user)
+        signup_page = page_object("/signup", "Create your account", landing["url"])
         yield {"type": "page", "anonymousId": anonymous_id, "name": "Home", "properties": landing,
                "context": _context(user, landing)}
         yield {"type": "track", "event": "signup_started", "anonymousId": anonymous_id,
@@ -181,7 +186,7 @@ class LiveRun:
         workspace_id = self._insert_user(user, persona, prof)
         self.max_user_id = max(self.max_user_id, user_id)
         self.counts["signups"] += 1
-        welcome = _page("/welcome", "Welcome", signup_page["url"])
+        welcome = page_object("/welcome", "Welcome", signup_page["url"])
         yield {"type": "identify", "userId": str(user_id), "anonymousId": anonymous_id,
                "traits": {"email": user["email"], "name": user["full_name"], "phone": user["phone"],
                           "plan": "free", "country": user["country_code"], "createdAt": iso(self._now()),
@@ -277,7 +282,7 @@ class LiveRun:
                 " email_verified_at = case when %s then %s else email_verified_at end where id = %s",
                 (now, now, step["key"] == "verify_email", now, user["id"]))
         self.counts["steps_completed"] += 1
-        page = _page(f"/onboarding/{step['key']}", step["name"], f"{APP}/onboarding")
+        page = page_object(f"/onboarding/{step['key']}", step["name"], f"{APP}/onboarding")
         yield {"type": "page", "userId": str(user["id"]), "name": step["name"], "properties": page,
                "context": _context(user, page)}
         yield {"type": "track", "event": "onboarding_step_completed", "userId": str(user["id"]),
@@ -306,7 +311,7 @@ class LiveRun:
             self.conn.execute("update app.users set last_seen_at = %s, updated_at = %s where id = %s",
                               (now, now, user["id"]))
         self.counts["features_used"] += 1
-        page = _page(f"/{feature.replace('_', '-')}", feature.replace("_", " ").title(), f"{APP}/home")
+        page = page_object(f"/{feature.replace('_', '-')}", feature.replace("_", " ").title(), f"{APP}/home")
         yield {"type": "track", "event": "feature_used", "userId": str(user["id"]),
                "properties": {"feature": feature, "workspace_id": str(workspace_id) if workspace_id else None,
                               "usage_count": usage["usage_count"]},
@@ -332,7 +337,7 @@ class LiveRun:
             self.conn.execute("update app.users set last_seen_at = %s, updated_at = %s where id = %s",
                               (now, now, owner["id"]))
         self.counts["invites_sent"] += 1
-        page = _page("/settings/members", "Members", f"{APP}/home")
+        page = page_object("/settings/members", "Members", f"{APP}/home")
         yield {"type": "track", "event": "invite_sent", "userId": str(owner["id"]),
                "properties": {"workspace_id": str(ws["id"]), "invitation_id": str(invite["id"]),
                               "invitee_email": email, "role": "member"},
@@ -365,7 +370,7 @@ class LiveRun:
             self.conn.execute("update app.users set plan = %s, last_seen_at = %s, updated_at = %s where id = %s",
                               (to_plan, now, now, user["id"]))
         self.counts["upgrades"] += 1
-        page = _page("/billing/checkout", "Checkout", f"{APP}/billing")
+        page = page_object("/billing/checkout", "Checkout", f"{APP}/billing")
         context = _context(user, page)
         yield {"type": "track", "event": "plan_upgraded", "userId": str(user["id"]),
                "properties": {"from_plan": user["plan"], "to_plan": to_plan, "billing_interval": interval,

@@ -165,6 +165,33 @@ def persona_array(attr: str) -> np.ndarray:
     return np.array([getattr(p, attr) for p in PERSONAS], dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class Habits:
+    """How a persona shows up in the event history beyond what the app tables record (history.py)."""
+
+    research_visits: float  # Poisson mean of anonymous visits before the signup visit
+    research_days: float  # mean days between those visits
+    form_seconds: float  # median time to fill the signup form
+    browse: float  # relative number of extra page/screen views per session
+    dwell_seconds: float  # median seconds spent per feature use
+    signup_methods: tuple[float, float, float, float]  # weights of SIGNUP_METHODS
+
+
+SIGNUP_METHODS = ("email", "google", "github", "sso")
+HABITS: dict[str, Habits] = {
+    "explorer": Habits(2.0, 4.0, 60, 1.5, 90, (60, 30, 7, 3)),
+    "team_builder": Habits(1.0, 2.0, 45, 1.0, 60, (55, 35, 5, 5)),
+    "quick_converter": Habits(0.3, 1.0, 25, 0.6, 45, (50, 40, 5, 5)),
+    "tire_kicker": Habits(0.5, 6.0, 90, 0.5, 20, (55, 40, 4, 1)),
+    "power_integrator": Habits(1.5, 3.0, 40, 2.0, 240, (40, 25, 30, 5)),
+}
+
+
+def habit_array(attr: str) -> np.ndarray:
+    """One history habit per persona, indexable by persona code."""
+    return np.array([getattr(HABITS[name], attr) for name in PERSONA_NAMES], dtype=np.float64)
+
+
 # Countries: (code, weight, calling code, locale, currency, name pool, national number digits).
 COUNTRIES = (
     ("US", 30, "1", "en-US", "USD", "en", 10), ("GB", 8, "44", "en-GB", "GBP", "en", 10),

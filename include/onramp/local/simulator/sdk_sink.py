@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from segment.analytics.client import Client
@@ -30,17 +31,26 @@ class SegmentSdkSink:
     """``EventSink`` (``send``/``flush``/``close``) over the Segment SDK's ``Client``."""
 
     def __init__(self, endpoint: str, write_key: str, *, upload_size: int = 100, gzip: bool = True,
-                 max_queue_size: int = 100_000, timeout: float = 15, max_retries: int = 10):
+                 max_queue_size: int = 100_000, timeout: float = 15, max_retries: int = 10, threads: int = 1,
+                 block: bool = False):
+        """``threads``: the SDK's upload threads; ``block``: wait for room in the SDK's queue instead of
+        letting it drop the event (a backfill must not outrun the uploads)."""
         self.endpoint = endpoint.rstrip("/")
+        self.block = block
         self.sent = 0
         self.errors = 0
+        self.dead_lettered = 0  # in batches the collector answered 400 invalid_events: stored as dead letters
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self.client = Client(write_key=write_key, host=self.endpoint, gzip=gzip, upload_size=upload_size,
                              max_queue_size=max_queue_size, timeout=timeout, max_retries=max_retries,
-                             on_error=self._on_error)
+                             on_error=self._on_error, thread=threads)
 
     def _on_error(self, error, batch) -> None:
+        if getattr(error, "code", None) == "invalid_events":  # every event broke the plan: kept, not lost
+            with self._lock:
+                self.dead_lettered += len(batch)
+            return
         with self._lock:
             self.errors += len(batch)
             self.last_error = str(error)[:500]
@@ -58,6 +68,9 @@ class SegmentSdkSink:
             "message_id": event.get("messageId"),
         }
         user_id, anonymous_id = event.get("userId"), event.get("anonymousId")
+        if self.block:
+            while self.client.queue.full():  # the one producer: room seen here is still there at put
+                time.sleep(0.005)
         if kind == "track":
             ok, _ = self.client.track(user_id=user_id, anonymous_id=anonymous_id, event=event.get("event"),
                                       properties=event.get("properties") or {}, **common)
