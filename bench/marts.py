@@ -5,7 +5,7 @@
 Builds its own source and warehouse databases: the simulator's application for ``--users`` users, replicated
 into ``staging.*`` with the CDC cycle the ``cdc_app_db`` DAG runs (xmin mode: no replication slot to clean
 up), and the simulator's event history (``history_events``, about 20 per user) written straight into
-``raw.events`` in load batches of 100,000 (the collector and the stream loader have their own benches; this
+``raw.events`` in load batches of 100,000, each recorded and stitched with the stream loader's own SQL (the collector and the stream loader have their own benches; this
 one measures the models, so it skips their per-event work and fills only the columns the models read).
 Then, with the project's dbt runner (``onramp.marts.dbt.run_dbt``):
 
@@ -36,26 +36,17 @@ sys.path.insert(0, str(REPO / "include"))
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
+from cdc import create_database, drop_database  # noqa: E402 - bench/cdc.py: own databases, slots dropped too
 from psycopg import sql  # noqa: E402
 
-from onramp.settings import get_settings, load_settings, with_database  # noqa: E402
+from onramp import db  # noqa: E402
+from onramp.settings import get_settings, load_settings  # noqa: E402
 
 RAW_COLUMNS = ("message_id", "type", "event_name", "event", "name", "user_id", "anonymous_id", "previous_id",
                "event_at", "event_date", "original_at", "sent_at", "received_at", "properties", "traits", "context",
                "source", "schema_version", "is_planned", "browser", "os", "device", "country", "utm_source",
                "utm_medium", "utm_campaign", "stream_id", "load_batch_id")
 BATCH_ROWS = 100_000
-
-
-def create_database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return with_database(admin_url, name)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def replicate(app_url: str, warehouse_url: str, work: Path) -> float:
@@ -108,9 +99,11 @@ def load_events(warehouse_url: str, events, batch_prefix: str) -> tuple[int, flo
                         sql.SQL(", ").join(map(sql.Identifier, RAW_COLUMNS)))) as copy:
                     for row in buffer:
                         copy.write_row(row[:-1] + (batch_id,))
-                conn.execute("insert into ops.event_load_batches (batch_id, stream, first_stream_id, last_stream_id,"
-                             " entries, events, loaded, duplicates) values (%s, 'bench', '0-0', '0-0', %s, %s, %s, 0)",
-                             (batch_id, len(buffer), len(buffer), len(buffer)))
+                # the stream loader's own statements: its batch record and its identity links
+                raw = psycopg.RawCursor(conn)
+                raw.execute(db.sql("events", "record_batch"),
+                            (batch_id, "bench", "0-0", "0-0", len(buffer), len(buffer), len(buffer), 0, 0))
+                raw.execute(db.sql("events", "upsert_identity_map"), (batch_id,))
             total += len(buffer)
             batch_no += 1
             buffer.clear()
@@ -125,20 +118,6 @@ def load_events(warehouse_url: str, events, batch_prefix: str) -> tuple[int, flo
         flush()
         conn.execute("analyze raw.events")
     return total, time.perf_counter() - started
-
-
-def stitch(warehouse_url: str) -> None:
-    """staging.identity_map from the identify/alias events, as the stream loader keeps it."""
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("""
-            insert into staging.identity_map (anonymous_id, user_id, via, first_seen_at, last_seen_at)
-            select coalesce(case when type = 'alias' then previous_id end, anonymous_id), user_id, type,
-                   min(event_at), max(event_at)
-            from raw.events
-            where type in ('identify', 'alias') and user_id is not null
-              and coalesce(case when type = 'alias' then previous_id end, anonymous_id) is not null
-            group by 1, 2, 3
-            on conflict (anonymous_id, user_id) do nothing""")
 
 
 def timed_dbt(args: list[str], settings, as_of: str) -> tuple[float, dict]:
@@ -195,7 +174,6 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         cut = max(2, int(args.users * 0.99))
         first = history_events(args.seed, args.users, events_per_user=args.events_per_user, stop_id=cut)
         loaded, seconds = load_events(warehouse_url, first, "bench-full")
-        stitch(warehouse_url)
         print(f"raw.events: {loaded:,} events in {seconds:.1f}s", flush=True)
         as_of = "2026-11-01"
 
@@ -207,7 +185,6 @@ def main() -> None:  # noqa: PLR0915 - a linear script
 
         more = history_events(args.seed, args.users, events_per_user=args.events_per_user, start_id=cut)
         added, _ = load_events(warehouse_url, more, "bench-incr")
-        stitch(warehouse_url)
         incr_s, incr = timed_dbt(["run"], settings, as_of)
         print(f"incremental: {added:,} new events ({added / max(loaded, 1):.1%}); dbt run {incr_s:.1f}s = "
               f"{incr_s / full_s:.1%} of the full build (target <= 10%)", flush=True)

@@ -106,14 +106,15 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def run_dbt(args: list[str], settings: Settings | None = None, vars: dict[str, Any] | None = None, *,
-            quiet: bool = False) -> DbtRun:
+            quiet: bool = False, target: Path | None = None) -> DbtRun:
     """Run ``dbt <args>`` (e.g. ``["build", "--select", "marts"]``) on the warehouse; raise :class:`DbtFailed`
-    naming the failed nodes, and what to re-run, when any node fails or dbt cannot run at all."""
+    naming the failed nodes, and what to re-run, when any node fails or dbt cannot run at all.
+    ``target``: write the artifacts there instead of the state folder (the manifest the DAG is rendered from)."""
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
     command = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-               "--target-path", str(target_path(settings)), "--log-path", str(log_path(settings))]
+               "--target-path", str(target or target_path(settings)), "--log-path", str(log_path(settings))]
     if vars:
         command += ["--vars", json.dumps(vars, default=str)]
     if quiet:
@@ -127,7 +128,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, vars: dict[str, A
     if not outcome.success:
         raise DbtFailed(_failure_message(args, vars, nodes, settings), nodes)
     return DbtRun(args=list(args), nodes=nodes, elapsed_s=float(getattr(outcome.result, "elapsed_time", 0.0) or 0.0),
-                  target_path=target_path(settings))
+                  target_path=target or target_path(settings))
 
 
 def _nodes(result: Any) -> list[NodeStatus]:

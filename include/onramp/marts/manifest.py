@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from onramp.settings import PROJECT_ROOT
+from onramp.marts.dbt import PROJECT_DIR as DBT_PROJECT
 
-DBT_PROJECT = PROJECT_ROOT / "sql" / "dbt"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 PROJECT_NAME = "onramp"
 
@@ -63,7 +61,7 @@ def load(path: Path = MANIFEST) -> dict:
 
 
 def published_models(manifest: dict | None = None) -> list[PublishedModel]:
-    """Models whose config carries ``meta.publish`` (``{to: marts, key: [..]}``), in dependency order."""
+    """Models whose config carries ``meta.publish`` (``{to: marts, key: [..]}``), by schema and name."""
     manifest = manifest or load()
     models = []
     for node in manifest["nodes"].values():
@@ -108,22 +106,10 @@ def stale_files(manifest: dict | None = None, project: Path = DBT_PROJECT) -> li
 
 
 def parse(target: Path = MANIFEST.parent) -> Path:
-    """Run ``dbt parse`` (no database connection needed) and return the manifest's path."""
-    from dbt.cli.main import dbtRunner
+    """Run ``dbt parse`` (no database connection is opened) and return the manifest's path."""
+    from onramp.marts.dbt import run_dbt
 
-    env = {"ONRAMP_DBT_HOST": "127.0.0.1", "ONRAMP_DBT_PORT": "5432", "ONRAMP_DBT_USER": "onramp",
-           "ONRAMP_DBT_DBNAME": "warehouse"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update({k: os.environ.get(k) or v for k, v in env.items()})
-    try:
-        result = dbtRunner().invoke(["parse", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-                                     "--target-path", str(target), "--quiet", "--no-partial-parse"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-    if not result.success:
-        raise ManifestError(f"dbt parse failed in {DBT_PROJECT}: {result.exception}")
+    run_dbt(["parse", "--no-partial-parse"], quiet=True, target=target)
     return target / "manifest.json"
 
 
