@@ -68,10 +68,20 @@ touched_persons as (
 
     -- the persons an identify or alias takes events from: whoever the linked anonymous id's rows belonged to
     -- so far (the anonymous id itself, or another user when this link turns out to be the earliest)
+    -- two equi-joins, not one join on `in (anonymous_id, previous_id)`: an OR condition can only be a nested loop,
+    -- stored rows x new links (after a backfill of 400k events into a 440k-row fact: hours instead of seconds)
     select stored.person_id
     from {{ this }} as stored
     inner join new_events
-        on stored.anonymous_id in (new_events.anonymous_id, new_events.previous_id)
+        on stored.anonymous_id = new_events.anonymous_id
+    where new_events.event_type in ('identify', 'alias')
+
+    union
+
+    select stored.person_id
+    from {{ this }} as stored
+    inner join new_events
+        on stored.anonymous_id = new_events.previous_id
     where new_events.event_type in ('identify', 'alias')
 
 ),
